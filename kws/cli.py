@@ -1,0 +1,222 @@
+"""The `kws` command line (Typer). Commands only resolve options and call library functions;
+library code raises, and this module turns the known errors into one-line messages."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+import align
+from kws import __version__
+from kws.alignment import align_summary, default_jobs, write_align_report
+
+app = typer.Typer(
+    name="kws",
+    help="Keyword spotting: align recordings, compute features, train, export, listen.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    align.AlignInputError,
+    align.AlignParameterError,
+    align.AlignFileError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Turn a library's input errors into `error: ...` on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as e:
+            err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"kws {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Keyword spotting toolkit."""
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+@app.command("align")
+@reports_errors
+def align_cli(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Audio files, folders (searched recursively) or glob patterns.", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder; each input's sub-folder is kept under it.",
+            show_default=False,
+        ),
+    ],
+    window_ms: Annotated[
+        float, typer.Option(help="Window length in milliseconds.")
+    ] = align.DEFAULT_WINDOW_MS,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", help="Worker processes [default: all cores].", show_default=False
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write one CSV row per input: input, output, start_ms, window_ms, level, "
+            "status, message."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Redo outputs that already exist (default: skip them, so a rerun resumes).",
+        ),
+    ] = False,
+    pad: Annotated[
+        align.Pad, typer.Option(help="Where clips shorter than the window get their zeros.")
+    ] = align.Pad.END,
+    min_level: Annotated[
+        float,
+        typer.Option(
+            help="Skip files whose chosen window has a mean |x| below this fraction of full scale."
+        ),
+    ] = align.DEFAULT_MIN_LEVEL,
+    sample_rate: Annotated[
+        int | None,
+        typer.Option(
+            help="Resample the output to this rate in Hz [default: keep the input's].",
+            show_default=False,
+        ),
+    ] = None,
+    subtype: Annotated[
+        str,
+        typer.Option(help="Output sample format (soundfile subtype: PCM_16, PCM_24, FLOAT, ...)."),
+    ] = "PCM_16",
+    output_format: Annotated[
+        align.OutputFormat, typer.Option("--format", help="Output container.")
+    ] = align.OutputFormat.WAV,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="PNG of the waveform with the chosen window shaded (single input file only)."
+        ),
+    ] = None,
+) -> None:
+    """Cut the loudest WINDOW-MS of every recording into --out (mono, 16-bit by default).
+
+    Exit status 0 when every file was aligned or skipped, 1 when any file failed.
+    """
+    options = align.AlignOptions(
+        window_ms=window_ms,
+        pad=pad,
+        min_level=min_level,
+        sample_rate_hz=sample_rate,
+        subtype=subtype.upper(),
+        format=output_format,
+    )
+    plan = align.plan_jobs(inputs, out, options=options)
+    if plot is not None and len(plan) != 1:
+        raise align.AlignInputError(
+            f"--plot draws one recording, but {len(plan)} inputs were given"
+        )
+    workers = jobs if jobs is not None else default_jobs()
+    results: list[align.AlignResult] = []
+    t0 = time.perf_counter()
+    try:
+        with progress_bar() as progress:
+            task = progress.add_task("aligning", total=len(plan))
+            results = align.align_jobs(
+                plan,
+                options=options,
+                workers=workers,
+                overwrite=overwrite,
+                on_result=lambda _: progress.advance(task),
+            )
+    except KeyboardInterrupt:
+        err_console.print(
+            "interrupted: finished outputs are kept, no partial file is left; "
+            "run the same command again to resume"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    seconds = time.perf_counter() - t0
+    failed = [r for r in results if r.status is align.Status.FAILED]
+    for r in failed:
+        err_console.print(f"[red]failed:[/red] {r.message}", highlight=False, soft_wrap=True)
+    if report is not None:
+        write_align_report(results, report)
+    if plot is not None and results[0].start_ms is not None:
+        from align.plot import plot_alignment
+
+        plot_alignment(plan[0].source, start_ms=results[0].start_ms, window_ms=window_ms, out=plot)
+    console.print(align_summary(results, seconds))
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("demo")
+def demo_cli(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path(
+        "demo-out"
+    ),
+) -> None:
+    """The main job on the embedded default (for now: align a generated folder of takes)."""
+    from kws.demo import run_demo
+
+    run_demo(out, console=console)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

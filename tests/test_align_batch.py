@@ -1,0 +1,302 @@
+"""`kws align` on folders: mirroring, safety, resume, reports, failures, interruption."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import burst_clip, write
+from typer.testing import CliRunner
+
+from align import AlignOptions, AlignResult, Job, Status, align_jobs, plan_jobs
+from align.batch import run_chunk
+from align.files import partial_path
+from kws.cli import app
+
+RATE = 16_000
+runner = CliRunner()
+
+
+def make_folder(root: Path, rng: np.random.Generator) -> list[Path]:
+    files = []
+    for label in ("yes", "no"):
+        for k in range(3):
+            x = burst_clip(rng, n=2 * RATE, at=int(rng.integers(0, RATE)), width=6000)
+            files.append(write(root / label / f"take{k}.wav", x))
+    files.append(
+        write(root / "no" / "deeper" / "take0.flac", burst_clip(rng, n=RATE // 2, at=0, width=900))
+    )
+    (root / "README.txt").write_text("not audio, ignored when scanning folders")
+    return files
+
+
+def digest(paths: list[Path]) -> dict[Path, str]:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_folders_are_mirrored_and_inputs_untouched(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    files = make_folder(tmp_path / "raw", rng)
+    before = digest(files)
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            str(tmp_path / "raw"),
+            "--out",
+            str(tmp_path / "al"),
+            "--jobs",
+            "2",
+            "--report",
+            str(tmp_path / "r.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    outputs = sorted(
+        p.relative_to(tmp_path / "al").as_posix() for p in (tmp_path / "al").rglob("*")
+    )
+    assert outputs == [
+        "no",
+        "no/deeper",
+        "no/deeper/take0.wav",
+        "no/take0.wav",
+        "no/take1.wav",
+        "no/take2.wav",
+        "yes",
+        "yes/take0.wav",
+        "yes/take1.wav",
+        "yes/take2.wav",
+    ]
+    assert digest(files) == before
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert [r["status"] for r in rows].count("aligned") == 6
+    assert {r["status"] for r in rows} == {"aligned", "padded"}
+    assert set(rows[0]) == {
+        "input",
+        "output",
+        "start_ms",
+        "window_ms",
+        "level",
+        "status",
+        "message",
+    }
+    assert "aligned" in result.output and "total" in result.output
+
+
+def test_rerun_skips_existing_and_overwrite_redoes(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    make_folder(tmp_path / "raw", rng)
+    args = ["align", str(tmp_path / "raw"), "--out", str(tmp_path / "al"), "--jobs", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    victim = tmp_path / "al" / "yes" / "take1.wav"
+    victim.unlink()
+    stamp = (tmp_path / "al" / "yes" / "take0.wav").stat().st_mtime_ns
+    result = runner.invoke(app, [*args, "--report", str(tmp_path / "r.csv")])
+    assert result.exit_code == 0
+    statuses = {
+        Path(r["input"]).name + r["input"].split("/")[-2]: r["status"]
+        for r in csv.DictReader((tmp_path / "r.csv").open())
+    }
+    assert statuses["take1.wavyes"] == "aligned" and statuses["take0.wavyes"] == "skipped-exists"
+    assert victim.exists()
+    assert (tmp_path / "al" / "yes" / "take0.wav").stat().st_mtime_ns == stamp
+    time.sleep(0.01)
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert (tmp_path / "al" / "yes" / "take0.wav").stat().st_mtime_ns != stamp
+
+
+def test_failures_are_reported_and_the_rest_processed(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    make_folder(tmp_path / "raw", rng)
+    (tmp_path / "raw" / "yes" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    (tmp_path / "raw" / "yes" / "empty.flac").write_bytes(b"")
+    write(tmp_path / "raw" / "yes" / "quiet.wav", np.zeros(RATE))
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            str(tmp_path / "raw"),
+            "--out",
+            str(tmp_path / "al"),
+            "-j",
+            "2",
+            "--report",
+            str(tmp_path / "r.csv"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "broken.wav: not a readable audio file" in result.output
+    assert "empty.flac: empty file" in result.output
+    rows = {Path(r["input"]).name: r for r in csv.DictReader((tmp_path / "r.csv").open())}
+    assert rows["quiet.wav"]["status"] == "skipped-quiet"
+    assert rows["broken.wav"]["status"] == "failed"
+    assert len(list((tmp_path / "al").rglob("*.wav"))) == 7
+
+
+def test_quiet_only_run_exits_zero(tmp_path: Path) -> None:
+    write(tmp_path / "raw" / "quiet.wav", np.zeros(RATE))
+    result = runner.invoke(app, ["align", str(tmp_path / "raw"), "--out", str(tmp_path / "al")])
+    assert result.exit_code == 0 and "skipped-quiet" in result.output
+
+
+def test_out_inside_input_is_refused(tmp_path: Path, rng: np.random.Generator) -> None:
+    make_folder(tmp_path / "raw", rng)
+    result = runner.invoke(
+        app, ["align", str(tmp_path / "raw"), "--out", str(tmp_path / "raw" / "x")]
+    )
+    assert result.exit_code == 2
+    assert "lies inside the input folder" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "raw" / "x").exists()
+
+
+def test_output_replacing_an_input_is_refused(tmp_path: Path, rng: np.random.Generator) -> None:
+    src = write(tmp_path / "a.wav", burst_clip(rng, n=RATE * 2, at=0, width=5000))
+    before = src.read_bytes()
+    result = runner.invoke(app, ["align", str(src), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "would replace an input" in result.output
+    assert src.read_bytes() == before
+
+
+def test_name_collisions_fail_instead_of_overwriting(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    write(tmp_path / "raw" / "a.wav", burst_clip(rng, n=RATE * 2, at=0, width=5000))
+    write(tmp_path / "raw" / "a.flac", burst_clip(rng, n=RATE * 2, at=0, width=5000))
+    write(tmp_path / "raw" / "b.wav", burst_clip(rng, n=RATE * 2, at=0, width=5000))
+    result = runner.invoke(app, ["align", str(tmp_path / "raw"), "--out", str(tmp_path / "al")])
+    assert result.exit_code == 1
+    assert "would both be written to" in result.output
+    assert sorted(p.name for p in (tmp_path / "al").iterdir()) == ["b.wav"]
+
+
+def test_globs_and_files_as_inputs(tmp_path: Path, rng: np.random.Generator) -> None:
+    make_folder(tmp_path / "raw", rng)
+    opts = AlignOptions()
+    jobs = plan_jobs([str(tmp_path / "raw" / "*" / "take1.wav")], tmp_path / "al", options=opts)
+    assert sorted(j.output.relative_to(tmp_path / "al").as_posix() for j in jobs) == [
+        "no/take1.wav",
+        "yes/take1.wav",
+    ]
+    jobs = plan_jobs(
+        [tmp_path / "raw" / "no" / "deeper" / "take0.flac"], tmp_path / "al", options=opts
+    )
+    assert [j.output.name for j in jobs] == ["take0.wav"]
+    result = runner.invoke(app, ["align", str(tmp_path / "nowhere" / "*.wav"), "--out", "x"])
+    assert result.exit_code == 2 and "matches no file" in result.output
+    result = runner.invoke(app, ["align", str(tmp_path / "missing.wav"), "--out", "x"])
+    assert result.exit_code == 2 and "no such file or folder" in result.output
+
+
+def test_plot_and_resample_options(tmp_path: Path, rng: np.random.Generator) -> None:
+    src = write(tmp_path / "one.wav", burst_clip(rng, n=RATE * 3, at=RATE, width=5000), rate=48_000)
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            str(src),
+            "--out",
+            str(tmp_path / "al"),
+            "--plot",
+            str(tmp_path / "p.png"),
+            "--sample-rate",
+            "16000",
+            "--window-ms",
+            "500",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    info = sf.info(tmp_path / "al" / "one.wav")
+    assert (info.samplerate, info.frames) == (16_000, 8000)
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            str(tmp_path),
+            "--out",
+            str(tmp_path.parent / "o2"),
+            "--plot",
+            str(tmp_path / "q.png"),
+        ],
+    )
+    assert result.exit_code == 2 and "--plot draws one recording" in result.output
+
+
+def killed_on_zz(jobs: list[Job], options: AlignOptions) -> list[AlignResult]:
+    """Runs in a worker: dies like an OOM-killed process when it reaches the file zz_*."""
+    results = []
+    for job in jobs:
+        if job.source.name.startswith("zz_"):
+            partial_path(job.output).parent.mkdir(parents=True, exist_ok=True)
+            partial_path(job.output).write_bytes(b"RIFF half-written")
+            os.kill(os.getpid(), signal.SIGKILL)
+        results.extend(run_chunk([job], options))
+    return results
+
+
+def test_worker_death_fails_its_files_and_leaves_no_partial(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    make_folder(tmp_path / "raw", rng)
+    # A file whose name tells the test worker to kill itself, as the OOM killer would.
+    write(
+        tmp_path / "raw" / "yes" / "zz_kill_me.wav", burst_clip(rng, n=RATE * 2, at=0, width=5000)
+    )
+    opts = AlignOptions()
+    jobs = plan_jobs([tmp_path / "raw"], tmp_path / "al", options=opts)
+    results = align_jobs(jobs, options=opts, workers=2, chunk_runner=killed_on_zz)
+    died = [r for r in results if "worker process died" in r.message]
+    assert died and all(r.status is Status.FAILED for r in died)
+    assert not list((tmp_path / "al").rglob("*.partial"))
+    for out in (tmp_path / "al").rglob("*.wav"):
+        assert sf.info(out).frames == RATE  # every output that exists is whole
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_only_whole_files_and_rerun_resumes(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    x = (burst_clip(rng, n=RATE * 3, at=RATE, width=8000) * 32767).astype(np.int16)
+    for k in range(3000):
+        write(tmp_path / "raw" / f"c{k:04d}.wav", x)
+    cmd = [
+        sys.executable,
+        "-m",
+        "kws",
+        "align",
+        str(tmp_path / "raw"),
+        "--out",
+        str(tmp_path / "al"),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "al").exists() or len(os.listdir(tmp_path / "al")) < 50:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert b"interrupted" in out and b"Traceback" not in out
+    names = os.listdir(tmp_path / "al")
+    assert not [n for n in names if n.endswith(".partial")]
+    assert 0 < len(names) < 3000
+    for name in names:
+        assert sf.info(tmp_path / "al" / name).frames == RATE
+    rerun = subprocess.run(cmd, capture_output=True, timeout=120)
+    assert rerun.returncode == 0
+    assert len(os.listdir(tmp_path / "al")) == 3000

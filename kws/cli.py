@@ -9,13 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 import align
+import features
 from kws import __version__
 from kws.alignment import align_summary, default_jobs, write_align_report
+from kws.audio import AudioError
+from kws.fsutil import atomic_path
 
 app = typer.Typer(
     name="kws",
@@ -35,6 +40,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     align.AlignInputError,
     align.AlignParameterError,
     align.AlignFileError,
+    features.ParameterError,
+    AudioError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -203,6 +210,82 @@ def align_cli(
     console.print(align_summary(results, seconds))
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def resolve_spec(preset_name: str | None, spec_file: Path | None) -> features.FeatureSpec:
+    """--preset NAME or --spec JSON (not both); the default preset otherwise."""
+    if preset_name is not None and spec_file is not None:
+        raise features.ParameterError("give --preset or --spec, not both")
+    if spec_file is not None:
+        return features.FeatureSpec.load(spec_file)
+    return features.preset(preset_name or features.DEFAULT_PRESET)
+
+
+PRESET_HELP = f"Feature preset: {', '.join(features.PRESETS)} [default: {features.DEFAULT_PRESET}]."
+
+
+@app.command("features")
+@reports_errors
+def features_cli(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Audio files (one clip each).", exists=True, dir_okay=False, show_default=False
+        ),
+    ],
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="FeatureSpec JSON file (instead of --preset).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Save the features as .npy, shape (files, frames, coefficients)."),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="PNG of the first file: waveform, log-mel spectrogram and MFCC."),
+    ] = None,
+    resample: Annotated[
+        bool, typer.Option("--resample", help="Resample files at another rate (default: refuse).")
+    ] = False,
+) -> None:
+    """Compute the MFCC features of clips, as every kws model sees them."""
+    from kws.audio import load_mono
+
+    feature_spec = resolve_spec(preset, spec)
+    clips = [
+        load_mono(f, sample_rate_hz=feature_spec.sample_rate_hz, resample=resample) for f in files
+    ]
+    values = np.stack([features.mfcc(c, spec=feature_spec) for c in clips])
+    source = f"spec {spec}" if spec is not None else f"preset {preset or features.DEFAULT_PRESET}"
+    table = Table(title=f"kws features ({source})", show_edge=False)
+    for column in ("file", "seconds", "shape", "min", "mean", "max"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for path, clip, v in zip(files, clips, values, strict=True):
+        table.add_row(
+            str(path),
+            f"{clip.size / feature_spec.sample_rate_hz:.2f}",
+            f"{v.shape[0]} × {v.shape[1]}",
+            f"{v.min():.2f}",
+            f"{v.mean():.2f}",
+            f"{v.max():.2f}",
+        )
+    console.print(table)
+    if out is not None:
+        with atomic_path(out) as tmp, tmp.open("wb") as fh:
+            np.save(fh, values)
+        console.print(f"saved {values.shape} float32 to {out}")
+    if plot is not None:
+        from features.plot import plot_features
+
+        plot_features(clips[0], spec=feature_spec, out=plot, title=str(files[0]))
+        console.print(f"plot: {plot}")
 
 
 @app.command("demo")

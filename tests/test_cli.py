@@ -1,0 +1,101 @@
+"""The `kws` app as a user drives it: help, version, features, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from conftest import burst_clip, write
+from typer.testing import CliRunner
+
+import features
+from kws import __version__
+from kws.cli import app
+
+runner = CliRunner()
+
+
+def test_help_and_version() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("align", "features", "demo"):
+        assert command in result.output
+    assert runner.invoke(app, ["--version"]).output.strip() == f"kws {__version__}"
+    for command in ("align", "features"):
+        assert runner.invoke(app, [command, "--help"]).exit_code == 0
+
+
+def test_features_saves_npy_and_plot(tmp_path: Path, rng: np.random.Generator) -> None:
+    a = write(tmp_path / "a.wav", burst_clip(rng, n=12_000, at=2000, width=4000))
+    b = write(tmp_path / "b.flac", burst_clip(rng, n=16_000, at=8000, width=4000))
+    result = runner.invoke(
+        app,
+        [
+            "features",
+            str(a),
+            str(b),
+            "--out",
+            str(tmp_path / "f.npy"),
+            "--plot",
+            str(tmp_path / "f.png"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    saved = np.load(tmp_path / "f.npy")
+    assert saved.shape == (2, 49, 10)
+    np.testing.assert_allclose(
+        saved[0],
+        features.mfcc(sf.read(a, dtype="float32")[0], spec=features.FeatureSpec()),
+        atol=1e-6,
+    )
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    assert "49 × 10" in result.output
+
+
+def test_features_spec_file_and_preset(tmp_path: Path, rng: np.random.Generator) -> None:
+    a = write(tmp_path / "a.wav", burst_clip(rng, n=16_000, at=2000, width=4000))
+    spec = features.FeatureSpec(num_coefficients=13)
+    (tmp_path / "s.json").write_text(spec.to_json())
+    out = tmp_path / "f.npy"
+    assert (
+        runner.invoke(
+            app, ["features", str(a), "--spec", str(tmp_path / "s.json"), "--out", str(out)]
+        ).exit_code
+        == 0
+    )
+    assert np.load(out).shape == (1, 49, 13)
+    assert (
+        runner.invoke(
+            app, ["features", str(a), "--preset", "tf-speech-commands", "--out", str(out)]
+        ).exit_code
+        == 0
+    )
+    assert np.load(out).shape == (1, 98, 40)
+    result = runner.invoke(app, ["features", str(a), "--preset", "nope"])
+    assert result.exit_code == 2 and "unknown preset 'nope'" in result.output
+
+
+def test_features_bad_input_is_one_line(tmp_path: Path, rng: np.random.Generator) -> None:
+    hi = write(tmp_path / "hi.wav", burst_clip(rng, n=44_100, at=0, width=4000), rate=44_100)
+    result = runner.invoke(app, ["features", str(hi)])
+    assert result.exit_code == 2
+    assert "hi.wav: sample rate is 44100 Hz, the features need 16000 Hz" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(
+        app, ["features", str(hi), "--resample", "--out", str(tmp_path / "x.npy")]
+    )
+    assert result.exit_code == 0 and np.load(tmp_path / "x.npy").shape == (1, 49, 10)
+    junk = tmp_path / "junk.wav"
+    junk.write_text("not audio")
+    result = runner.invoke(app, ["features", str(junk)])
+    assert result.exit_code == 2 and "junk.wav: not a readable audio file" in result.output
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "d" / "aligned").rglob("*.wav"))) == 24
+    assert (tmp_path / "d" / "align.png").exists() and (
+        tmp_path / "d" / "align_report.csv"
+    ).exists()

@@ -132,8 +132,8 @@ def main() -> None:
         f"\n{args.clips} one-second clips (librosa: {args.librosa_clips}), mlperf-tiny 49 × 10, "
         f"{os.cpu_count()} cores\n"
     )
-    print(f"| {"front end":<44} | {'clips/s':>8} | {'vs librosa':>10} |")
-    print(f"|{"-" * 46}|{'-' * 10}|{'-' * 12}|")
+    print(f"| {'front end':<44} | {'clips/s':>8} | {'vs librosa':>10} |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 12}|")
     base = rows[1][1]
     for name, rate in rows:
         print(f"| {name:<44} | {rate:>8,.0f} | {rate / base:>9.1f}× |")

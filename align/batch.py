@@ -125,6 +125,23 @@ def _expand(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[tuple[Path, 
     return found, folders
 
 
+class _RealPaths:
+    """Canonical path of a file's *entry*: real path of its folder (cached) + its name.
+
+    Writing an output replaces the entry (os.replace), never a symlink's target, so this is
+    the identity that matters, at one system call per folder instead of several per file.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, str] = {}
+
+    def __call__(self, path: Path) -> str:
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = os.path.realpath(path.parent)
+        return os.path.join(folder, path.name)
+
+
 def plan_jobs(
     inputs: Sequence[str | os.PathLike[str]], out_dir: Path | str, *, options: AlignOptions
 ) -> list[Job]:
@@ -153,21 +170,22 @@ def plan_jobs(
                 "outside it so inputs are never written over or re-read as inputs"
             )
     suffix = "." + options.format.value
-    sources_seen: set[Path] = set()
+    real = _RealPaths()
+    sources_seen: set[str] = set()
     jobs: list[Job] = []
-    by_output: dict[Path, int] = {}
-    input_paths = {src.resolve() for src, _ in found}
+    by_output: dict[str, int] = {}
+    input_paths = {real(src) for src, _ in found}
     for source, relative in found:
-        resolved = source.resolve()
+        resolved = real(source)
         if resolved in sources_seen:
             continue
         sources_seen.add(resolved)
         output = out_dir / relative.with_suffix(suffix)
-        if output.resolve() in input_paths:
+        key = real(output)
+        if key in input_paths:
             raise AlignInputError(
                 f"{output}: this output would replace an input file; choose another --out"
             )
-        key = output.resolve()
         if key in by_output:
             first = by_output[key]
             why = f"{jobs[first].source} and {source} would both be written to {output}"

@@ -21,8 +21,6 @@ import queue
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 
 from features.spec import ClipNorm, FeatureSpec, ParameterError, Spectrum
 
@@ -59,6 +57,8 @@ def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def window(spec: FeatureSpec) -> np.ndarray:
     """Periodic analysis window, shape (frame_samples,), float32 (scipy.signal.get_window)."""
+    import scipy.signal  # heavy import (~0.5 s), only needed once per spec
+
     return scipy.signal.get_window(spec.window.value, spec.frame_samples, fftbins=True).astype(
         np.float32
     )
@@ -101,9 +101,19 @@ def dct_matrix(spec: FeatureSpec) -> np.ndarray:
     This equals the orthonormal DCT-II for every coefficient but the first, which is
     sqrt(2) larger than orthonormal (librosa's ``mfcc(norm='ortho')``).
     """
+    import scipy.fft  # imported on first use: keeps `import features` light
+
     bands = spec.mel_bands
     basis = scipy.fft.dct(np.eye(bands), type=2, axis=-1)[:, : spec.num_coefficients]
     return (basis / np.sqrt(2.0 * bands)).astype(np.float32)
+
+
+def _rfft(x: np.ndarray, **kwargs: object) -> np.ndarray:
+    """scipy.fft.rfft (faster than numpy's here), imported on first use: `import features`
+    stays light for command-line start-up."""
+    import scipy.fft
+
+    return scipy.fft.rfft(x, **kwargs)
 
 
 def _as_batch(audio: np.ndarray) -> np.ndarray:
@@ -165,7 +175,7 @@ def spectrum(windowed: np.ndarray, *, spec: FeatureSpec, bins: slice | None = No
 
     ``bins`` keeps only a range of bins (the mel step only needs the bins it weights).
     """
-    X = scipy.fft.rfft(windowed, n=spec.fft_size, axis=-1)
+    X = _rfft(windowed, n=spec.fft_size, axis=-1)
     if bins is not None:
         X = X[..., bins]
     mag = np.abs(X).astype(np.float32)
@@ -216,7 +226,7 @@ def _mel_frames(signal: np.ndarray, spec: FeatureSpec) -> np.ndarray:
         frames = frame(x[start : start + chunk], spec=spec)
         n = frames.shape[0]
         np.multiply(frames, win, out=padded[:n, :, : spec.frame_samples])
-        X = scipy.fft.rfft(padded[:n], axis=-1)[..., lo:hi]
+        X = _rfft(padded[:n], axis=-1)[..., lo:hi]
         mags = np.abs(X).astype(np.float32)
         if spec.spectrum is Spectrum.POWER:
             mags *= mags

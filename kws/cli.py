@@ -3,7 +3,9 @@ library code raises, and this module turns the known errors into one-line messag
 
 from __future__ import annotations
 
+import enum
 import functools
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,8 @@ import features
 from kws import __version__
 from kws.alignment import align_summary, default_jobs, write_align_report
 from kws.audio import AudioError
+from kws.data.download import DownloadError
+from kws.data.index import DataError
 from kws.fsutil import atomic_path
 
 app = typer.Typer(
@@ -42,6 +46,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     align.AlignFileError,
     features.ParameterError,
     AudioError,
+    DataError,
+    DownloadError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -286,6 +292,150 @@ def features_cli(
 
         plot_features(clips[0], spec=feature_spec, out=plot, title=str(files[0]))
         console.print(f"plot: {plot}")
+
+
+data_app = typer.Typer(
+    help="Speech Commands and keyword folders: download, index.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
+
+
+class Version(str, enum.Enum):
+    V2 = "v0.02"
+    V1 = "v0.01"
+
+
+@data_app.command("download")
+@reports_errors
+def data_download_cli(
+    dest: Annotated[Path, typer.Option(help="Folder to put the dataset in.", show_default=False)],
+    version: Annotated[Version, typer.Option(help="Dataset version.")] = Version.V2,
+    test_set: Annotated[
+        bool,
+        typer.Option(
+            "--test-set",
+            help="The separate 12-class test-set archive instead of the training archive.",
+        ),
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Mirror URL of the archive (checksums still apply).", show_default=False),
+    ] = None,
+    sha256: Annotated[
+        str | None,
+        typer.Option(
+            help="Expected SHA-256 where none is published, or for a re-packed mirror.",
+            show_default=False,
+        ),
+    ] = None,
+    keep_archive: Annotated[
+        bool, typer.Option("--keep-archive", help="Keep the .tar.gz after extracting.")
+    ] = False,
+) -> None:
+    """Download, verify (size, SHA-256) and extract a Speech Commands archive; resumable."""
+    from kws.data import archive_for, download_and_extract
+
+    archive = archive_for(version.value, test_set=test_set, url=url, sha256=sha256)
+    with progress_bar() as progress:
+        task = progress.add_task(f"downloading {archive.name}", total=archive.size)
+        extract = progress.add_task("extracting", total=None, visible=False)
+
+        def on_download(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        def on_extract(done: int, total: int) -> None:
+            progress.update(extract, completed=done, total=total, visible=True)
+
+        folder, did = download_and_extract(
+            archive, dest, keep_archive=keep_archive, on_download=on_download, on_extract=on_extract
+        )
+    if did:
+        console.print(f"{archive.name}: SHA-256 verified, extracted to {folder}")
+    else:
+        console.print(f"{folder} already holds the verified {archive.name}: nothing to do")
+
+
+@data_app.command("index")
+@reports_errors
+def data_index_cli(
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Dataset folder: one sub-folder per word.",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    words: Annotated[
+        str, typer.Option(help="Wanted words, comma-separated, e.g. yes,no,up.", show_default=False)
+    ],
+    validation: Annotated[
+        float, typer.Option(help="Validation percentage (hash split by speaker).")
+    ] = 10.0,
+    testing: Annotated[
+        float, typer.Option(help="Testing percentage (hash split by speaker).")
+    ] = 10.0,
+    silence: Annotated[
+        float, typer.Option(help="Silence examples, % of each split's word count.")
+    ] = 10.0,
+    unknown: Annotated[
+        float, typer.Option(help="Unknown-word examples, % of each split's word count.")
+    ] = 10.0,
+    seed: Annotated[
+        int, typer.Option(help="Seed for drawing unknown words and shuffling.")
+    ] = 59185,
+    as_test: Annotated[
+        bool,
+        typer.Option(
+            "--as-test", help="Read an official test-set folder as it is (all files to testing)."
+        ),
+    ] = False,
+    resample: Annotated[
+        bool,
+        typer.Option(
+            "--resample",
+            help="Accept files at another sample rate (resampled when loaded); default: refuse.",
+        ),
+    ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the index summary as JSON.")
+    ] = False,
+) -> None:
+    """Label a dataset folder and split it the way Speech Commands results are published."""
+    from kws.data import IndexOptions, build_index
+
+    options = IndexOptions(
+        validation_percentage=validation,
+        testing_percentage=testing,
+        silence_percentage=silence,
+        unknown_percentage=unknown,
+        seed=seed,
+        resample=resample,
+    )
+    index = build_index(data_dir, words=parse_words(words), options=options, as_test=as_test)
+    if json_out:
+        typer.echo(json.dumps(index.to_dict(), indent=2))
+        return
+    counts = index.counts()
+    table = Table(title=f"kws data index {data_dir}", show_edge=False)
+    table.add_column("label")
+    for split in counts:
+        table.add_column(split, justify="right")
+    for label in index.labels:
+        table.add_row(label, *(str(counts[s][label]) for s in counts))
+    table.add_row("total", *(str(sum(counts[s].values())) for s in counts), style="bold")
+    console.print(table)
+    console.print(
+        f"background noise files: {len(index.noise_files)}; resampled when loaded: "
+        f"{len(index.resampled)}; skipped: {len(index.skipped)}"
+    )
+    for path, reason in index.skipped:
+        err_console.print(f"skipped: {data_dir / path}: {reason}", highlight=False, soft_wrap=True)
+
+
+def parse_words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]
 
 
 @app.command("demo")

@@ -1,0 +1,69 @@
+"""Benchmark of the training batch source (not a test): prints a table.
+
+Indexes ../shared/data/speech_commands_subset (7 words), decodes the training split (first
+run, then from the on-disk cache), and times one epoch of augmented feature batches
+(background noise, time shift, MFCC; optional SpecAugment) on this machine.
+
+Usage: python bench/data_bench.py [DATA_DIR] [--batch-size 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import features
+from kws.data import AugmentConfig, TrainingBatches, build_index, load_noise, load_split
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech_commands_subset"
+WORDS = ["yes", "no", "up", "down", "left", "right", "stop"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--batch-size", type=int, default=100)
+    args = parser.parse_args()
+    spec = features.FeatureSpec()
+    rows = []
+    t0 = time.perf_counter()
+    index = build_index(args.data, words=WORDS)
+    rows.append(("index (scan + check headers)", time.perf_counter() - t0, ""))
+    with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
+        train = load_split(index, "training", spec=spec, cache_dir=Path(cache))
+        rows.append(
+            ("decode training split (first run)", time.perf_counter() - t0, f"{len(train)} clips")
+        )
+        t0 = time.perf_counter()
+        train = load_split(index, "training", spec=spec, cache_dir=Path(cache))
+        rows.append(("load training split (cached)", time.perf_counter() - t0, ""))
+        noise = load_noise(index, spec=spec)
+        for label, config in (
+            ("", AugmentConfig()),
+            (" + SpecAugment", AugmentConfig(time_masks=2, freq_masks=2)),
+        ):
+            batches = TrainingBatches(
+                train, noise=noise, spec=spec, config=config, batch_size=args.batch_size, seed=0
+            )
+            t0 = time.perf_counter()
+            n = sum(1 for _ in batches.epoch(0))
+            seconds = time.perf_counter() - t0
+            rows.append(
+                (
+                    f"one epoch of batches{label}",
+                    seconds,
+                    f"{n / seconds:.1f} batches/s = {len(train) / seconds:,.0f} clips/s",
+                )
+            )
+    print(f"\n{args.data} (batch size {args.batch_size})\n")
+    print(f"| {'step':<40} | {'seconds':>7} | {'':<34} |")
+    print(f"|{'-' * 42}|{'-' * 9}|{'-' * 36}|")
+    for name, seconds, note in rows:
+        print(f"| {name:<40} | {seconds:>7.2f} | {note:<34} |")
+
+
+if __name__ == "__main__":
+    main()

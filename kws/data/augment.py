@@ -1,0 +1,124 @@
+"""Training-time augmentation, seeded and vectorised over a batch (no Python loop over clips).
+
+In: prepared clips (batch, n) float32 (already scaled per the feature spec and padded), a
+mask of which are silence, the background noise recordings, a seeded generator. Out: the
+augmented clips (new array; inputs are never modified), as TensorFlow speech_commands does
+it: time shift with zero fill, background noise mixed in with some probability at a random
+volume, then clipped to [-1, 1]; silence examples are noise alone at a random volume.
+SpecAugment (time and frequency masks) works on features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["AugmentConfig", "NoiseBank", "augment_clips", "spec_augment"]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation settings; defaults are TensorFlow speech_commands' (SpecAugment off)."""
+
+    background_frequency: float = 0.8
+    background_volume: float = 0.1
+    silence_volume: float = 1.0
+    time_shift_ms: float = 100.0
+    time_masks: int = 0
+    time_mask_frames: int = 5
+    freq_masks: int = 0
+    freq_mask_bins: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.background_frequency <= 1:
+            raise ValueError(
+                f"background_frequency must be in [0, 1], got {self.background_frequency}"
+            )
+        for name in ("background_volume", "silence_volume", "time_shift_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+class NoiseBank:
+    """Background noise recordings joined into one array, for vectorised segment gathers."""
+
+    def __init__(self, recordings: list[np.ndarray], *, clip_samples: int) -> None:
+        usable = [np.asarray(r, dtype=np.float32) for r in recordings if len(r) >= clip_samples]
+        self.clip_samples = clip_samples
+        self.samples = np.concatenate(usable) if usable else np.zeros(0, np.float32)
+        lengths = np.array([len(r) for r in usable], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self.spans = lengths - clip_samples + 1  # valid segment starts per recording
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def segments(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` random clip-length segments, shape (count, clip_samples)."""
+        if len(self) == 0:
+            return np.zeros((count, self.clip_samples), np.float32)
+        which = rng.integers(0, len(self), count)
+        offsets = self.starts[which] + (rng.random(count) * self.spans[which]).astype(np.int64)
+        windows = np.lib.stride_tricks.sliding_window_view(self.samples, self.clip_samples)
+        return windows[offsets]  # one contiguous copy per row
+
+
+def _time_shift(clips: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Shift each row by its number of samples (positive: later), filling with zeros."""
+    b, n = clips.shape
+    reach = int(np.abs(shifts).max(initial=0))
+    padded = np.pad(clips, ((0, 0), (reach, reach)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, n, axis=1)  # (b, 2·reach+1, n)
+    return windows[np.arange(b), reach - shifts]  # row i starts shifts[i] samples earlier
+
+
+def augment_clips(
+    clips: np.ndarray,
+    *,
+    silence: np.ndarray,
+    noise: NoiseBank,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    sample_rate_hz: int,
+) -> np.ndarray:
+    """Augment a batch of prepared clips; see the module docstring."""
+    b = clips.shape[0]
+    max_shift = round(config.time_shift_ms * sample_rate_hz / 1000)
+    shifts = rng.integers(-max_shift, max_shift + 1, b) if max_shift else np.zeros(b, np.int64)
+    out = _time_shift(clips.astype(np.float32, copy=False), shifts)
+    silence = np.asarray(silence, dtype=bool)
+    use_noise = (rng.random(b) < config.background_frequency) | silence
+    volumes = np.where(
+        silence,
+        rng.uniform(0, config.silence_volume, b),
+        rng.uniform(0, config.background_volume, b),
+    )
+    out[silence] = 0.0
+    if len(noise) and use_noise.any():
+        rows = np.flatnonzero(use_noise)
+        out[rows] += noise.segments(rows.size, rng) * volumes[rows, None].astype(np.float32)
+    np.clip(out, -1.0, 1.0, out=out)
+    return out
+
+
+def spec_augment(
+    features: np.ndarray, *, rng: np.random.Generator, config: AugmentConfig
+) -> np.ndarray:
+    """SpecAugment masks (Park et al. 2019) on (batch, frames, coefficients); a new array."""
+    out = np.array(features, dtype=np.float32, copy=True)
+    b, frames, bins = out.shape
+    for count, width, axis, size in (
+        (config.time_masks, config.time_mask_frames, 1, frames),
+        (config.freq_masks, config.freq_mask_bins, 2, bins),
+    ):
+        for _ in range(count):
+            w = rng.integers(0, width + 1, b)
+            start = (rng.random(b) * (size - w + 1)).astype(np.int64)
+            pos = np.arange(size)[None, :]
+            mask = (pos >= start[:, None]) & (pos < (start + w)[:, None])
+            if axis == 1:
+                out[mask[:, :, None].repeat(bins, axis=2)] = 0.0
+            else:
+                out[mask[:, None, :].repeat(frames, axis=1)] = 0.0
+    return out

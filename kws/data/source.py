@@ -1,0 +1,274 @@
+"""Batches for training and fixed features for evaluation, from a `DataIndex`.
+
+In: an index, a `FeatureSpec`, augmentation settings, a seed. Out:
+- `SplitClips`: every clip of a split decoded once, prepared per the spec (clip scaling,
+  cut/pad) as float32 (n, clip_samples), cached on disk as .npy (memory-mapped on reuse),
+  keyed by the file list (paths, sizes, times), the spec digest and the labels;
+- `TrainingBatches`: shuffled, augmented feature batches, deterministic per (seed, epoch),
+  computed in a background thread so the model is the bottleneck;
+- `fixed_features`: the deterministic features of a validation or test split (silence gets
+  noise at a fixed, seeded volume; nothing else is changed), cached the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import features
+from kws.audio import AudioError, load_mono
+from kws.data.augment import AugmentConfig, NoiseBank, augment_clips, spec_augment
+from kws.data.index import DataIndex, Example
+
+__all__ = [
+    "SplitClips",
+    "TrainingBatches",
+    "default_cache_dir",
+    "fixed_features",
+    "load_noise",
+    "load_split",
+]
+
+CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    """$KWS_CACHE, else $XDG_CACHE_HOME/kws, else ~/.cache/kws (never inside the data)."""
+    if "KWS_CACHE" in os.environ:
+        return Path(os.environ["KWS_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kws"
+
+
+@dataclass
+class SplitClips:
+    """Prepared clips of one split, their label ids and which are silence."""
+
+    clips: np.ndarray  # (n, clip_samples) float32, possibly memory-mapped
+    labels: np.ndarray  # (n,) int64
+    silence: np.ndarray  # (n,) bool
+    fingerprint: str  # SHA-256 over the files' relative paths and bytes
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _quick_key(
+    index: DataIndex, examples: list[Example], spec: features.FeatureSpec, kind: str
+) -> str:
+    h = hashlib.sha256(f"{kind}/{CACHE_FORMAT}/{spec.digest()}/{index.labels}".encode())
+    for e in examples:
+        if e.is_silence:
+            h.update(b"<silence>\n")
+            continue
+        st = (index.root / e.path).stat()
+        h.update(f"{e.path}\0{e.label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _save_atomic(path: Path, array: np.ndarray, meta: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with tmp.open("wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _cached(path: Path) -> tuple[np.ndarray, dict[str, object]] | None:
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
+        return None
+    try:
+        return np.load(path, mmap_mode="r"), json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_split(
+    index: DataIndex,
+    split: str,
+    *,
+    spec: features.FeatureSpec,
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SplitClips:
+    """Decode and prepare every clip of a split (cached on disk when ``cache_dir``)."""
+    examples = index.splits[split]
+    labels = np.array([index.label_id(e.label) for e in examples], dtype=np.int64)
+    silence = np.array([e.is_silence for e in examples], dtype=bool)
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"clips-{_quick_key(index, examples, spec, 'clips')}.npy"
+        hit = _cached(path)
+        if hit is not None:
+            return SplitClips(hit[0], labels, silence, str(hit[1]["fingerprint"]))
+    clips = np.zeros((len(examples), spec.clip_samples), dtype=np.float32)
+    digest = hashlib.sha256()
+    resample = set(index.resampled)
+    for i, e in enumerate(examples):
+        if not e.is_silence:
+            digest.update(e.path.encode() + b"\0" + (index.root / e.path).read_bytes())
+            audio = load_mono(
+                index.root / e.path, sample_rate_hz=spec.sample_rate_hz, resample=e.path in resample
+            )
+            clips[i] = features.prepare_clips(audio, spec=spec)[0]
+        if progress is not None:
+            progress(i + 1, len(examples))
+    fingerprint = digest.hexdigest()
+    if path is not None:
+        _save_atomic(
+            path,
+            clips,
+            {
+                "split": split,
+                "count": len(examples),
+                "fingerprint": fingerprint,
+                "spec": spec.to_dict(),
+            },
+        )
+    return SplitClips(clips, labels, silence, fingerprint)
+
+
+def load_noise(index: DataIndex, *, spec: features.FeatureSpec) -> NoiseBank:
+    """The background-noise recordings of the index (resampled if needed)."""
+    recordings = []
+    for rel in index.noise_files:
+        try:
+            recordings.append(
+                load_mono(index.root / rel, sample_rate_hz=spec.sample_rate_hz, resample=True)
+            )
+        except AudioError:
+            index.skipped.append((rel, "unreadable background noise"))
+    return NoiseBank(recordings, clip_samples=spec.clip_samples)
+
+
+def _features(clips: np.ndarray, spec: features.FeatureSpec) -> np.ndarray:
+    """Features of prepared clips (no second clip preparation)."""
+    return features.mfcc_frames(np.asarray(clips, dtype=np.float32), spec=spec)
+
+
+def fixed_features(
+    data: SplitClips,
+    *,
+    noise: NoiseBank,
+    spec: features.FeatureSpec,
+    seed: int,
+    config: AugmentConfig | None = None,
+    cache_dir: Path | None = None,
+) -> np.ndarray:
+    """Deterministic features of an evaluation split: (n, frames, coefficients).
+
+    Silence examples get a noise segment at a volume drawn from a generator seeded with
+    ``seed``; word and unknown clips are used as they are.
+    """
+    config = config or AugmentConfig()
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha256(
+            f"{data.fingerprint}/{seed}/{config}/{spec.digest()}/{len(data)}".encode()
+        )
+        path = Path(cache_dir) / f"features-{key.hexdigest()[:24]}.npy"
+        hit = _cached(path)
+        if hit is not None:
+            return np.asarray(hit[0])
+    clips = np.array(data.clips, dtype=np.float32)
+    rows = np.flatnonzero(data.silence)
+    if rows.size:
+        rng = np.random.default_rng([seed, 0x5111])
+        volumes = rng.uniform(0, config.silence_volume, rows.size).astype(np.float32)
+        clips[rows] = np.clip(noise.segments(rows.size, rng) * volumes[:, None], -1, 1)
+    out = _features(clips, spec)
+    if path is not None:
+        _save_atomic(path, out, {"count": len(data), "seed": seed, "spec": spec.to_dict()})
+    return out
+
+
+class TrainingBatches:
+    """Augmented, shuffled feature batches; epoch ``e`` is the same for the same seed.
+
+    Iterating `epoch(e)` yields (features (b, frames, coefficients) float32, labels (b,)).
+    The next batch is computed in a background thread while the caller trains on this one
+    (NumPy and SciPy release the GIL).
+    """
+
+    def __init__(
+        self,
+        data: SplitClips,
+        *,
+        noise: NoiseBank,
+        spec: features.FeatureSpec,
+        config: AugmentConfig,
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch size must be positive, got {batch_size}")
+        self.data, self.noise, self.spec, self.config = data, noise, spec, config
+        self.batch_size, self.seed = batch_size, seed
+
+    def __len__(self) -> int:
+        return -(-len(self.data) // self.batch_size)
+
+    def _batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.data))
+        for start in range(0, order.size, self.batch_size):
+            # Sorted within the batch (order inside a batch does not matter to SGD): the
+            # memory-mapped cache is then read front to back.
+            rows = np.sort(order[start : start + self.batch_size])
+            clips = augment_clips(
+                np.asarray(self.data.clips[rows]),
+                silence=self.data.silence[rows],
+                noise=self.noise,
+                rng=rng,
+                config=self.config,
+                sample_rate_hz=self.spec.sample_rate_hz,
+            )
+            x = _features(clips, self.spec)
+            if self.config.time_masks or self.config.freq_masks:
+                x = spec_augment(x, rng=rng, config=self.config)
+            yield x, self.data.labels[rows]
+
+    def epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The batches of one epoch, prefetched one ahead in a background thread."""
+        q: queue.Queue[tuple[np.ndarray, np.ndarray] | BaseException | None] = queue.Queue(
+            maxsize=2
+        )
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for item in self._batches(epoch):
+                    while not stop.is_set():
+                        try:
+                            q.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(None)
+            except BaseException as e:  # re-raised in the consumer
+                q.put(e)
+
+        thread = threading.Thread(target=produce, daemon=True)
+        thread.start()
+        try:
+            while (item := q.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()

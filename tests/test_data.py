@@ -1,0 +1,283 @@
+"""Dataset index (TensorFlow's hash split), augmentation and the batch source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+import features
+from kws.cli import app
+from kws.data import (
+    LABEL_SILENCE,
+    LABEL_UNKNOWN,
+    AugmentConfig,
+    DataError,
+    IndexOptions,
+    NoiseBank,
+    TrainingBatches,
+    augment_clips,
+    build_index,
+    fixed_features,
+    load_noise,
+    load_split,
+    spec_augment,
+    which_set,
+)
+
+SPEC = features.FeatureSpec()
+SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech_commands_subset"
+runner = CliRunner()
+
+# Speakers listed in Speech Commands' own validation_list.txt / testing_list.txt, which
+# TensorFlow's which_set(10, 10) produced.
+VALIDATION_SPEAKERS = ["8b775397", "2643992f", "060cd039", "f5e5e8b0", "dbb40d24", "d57febf0"]
+TESTING_SPEAKERS = ["2aa787cf", "ffa76c4a", "24ad3ebe", "d7467392", "5828dfa2", "91223b83"]
+
+
+def test_which_set_matches_the_published_lists() -> None:
+    for speaker in VALIDATION_SPEAKERS:
+        assert (
+            which_set(
+                f"cat/{speaker}_nohash_0.wav", validation_percentage=10, testing_percentage=10
+            )
+            == "validation"
+        )
+    for speaker in TESTING_SPEAKERS:
+        assert (
+            which_set(f"go/{speaker}_nohash_3.wav", validation_percentage=10, testing_percentage=10)
+            == "testing"
+        )
+    # the take number and folder are ignored: one speaker, one split
+    assert (
+        len(
+            {
+                which_set(
+                    f"{w}/0a7c2a8d_nohash_{k}.wav", validation_percentage=10, testing_percentage=10
+                )
+                for w in ("yes", "no")
+                for k in range(4)
+            }
+        )
+        == 1
+    )
+
+
+def make_dataset(root: Path, rng: np.random.Generator, *, per_word: int = 12) -> Path:
+    t = np.arange(16_000) / 16_000
+    for w, (word, f0) in enumerate(
+        [("yes", 300), ("no", 500), ("up", 800), ("cat", 1200), ("dog", 1500)]
+    ):
+        count = per_word if w < 3 else 4
+        for k in range(count):
+            speaker = f"{rng.integers(0, 2**32):08x}"
+            n = int(rng.integers(9000, 16_001))
+            x = 0.4 * np.sin(2 * np.pi * f0 * t[:n]) * np.hanning(n) + rng.normal(0, 0.01, n)
+            (root / word).mkdir(parents=True, exist_ok=True)
+            sf.write(root / word / f"{speaker}_nohash_{k % 2}.wav", x, 16_000, subtype="PCM_16")
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "white.wav", rng.normal(0, 0.3, 48_000), 16_000)
+    return root
+
+
+def test_index_labels_splits_and_counts(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng)
+    opts = IndexOptions(
+        validation_percentage=25,
+        testing_percentage=25,
+        silence_percentage=50,
+        unknown_percentage=50,
+    )
+    index = build_index(root, words=["yes", "no", "up"], options=opts)
+    assert index.labels == (LABEL_SILENCE, LABEL_UNKNOWN, "yes", "no", "up")
+    counts = index.counts()
+    assert sum(counts[s][w] for s in counts for w in ("yes", "no", "up")) == 36
+    for split, c in counts.items():
+        words = c["yes"] + c["no"] + c["up"]
+        assert c[LABEL_SILENCE] == -(-words * 50 // 100)
+        assert c[LABEL_UNKNOWN] <= -(-words * 50 // 100)
+        for e in index.splits[split]:
+            if not e.is_silence:
+                assert which_set(e.path, validation_percentage=25, testing_percentage=25) == split
+    assert index.noise_files == ["_background_noise_/white.wav"]
+    again = build_index(root, words=["yes", "no", "up"], options=opts)
+    assert again.splits == index.splits  # seeded
+    other = build_index(
+        root,
+        words=["yes", "no", "up"],
+        options=IndexOptions(
+            validation_percentage=25,
+            testing_percentage=25,
+            silence_percentage=50,
+            unknown_percentage=50,
+            seed=1,
+        ),
+    )
+    assert [e.path for e in other.splits["training"]] != [e.path for e in index.splits["training"]]
+
+
+def test_index_errors_and_skips(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng)
+    (root / "yes" / "broken.wav").write_bytes(b"RIFFbroken")
+    index = build_index(root, words=["yes"])
+    assert index.skipped == [("yes/broken.wav", index.skipped[0][1])]
+    assert "not a readable audio file" in index.skipped[0][1]
+    with pytest.raises(DataError, match=r"no files for word\(s\) \['maybe'\]; folders found"):
+        build_index(root, words=["yes", "maybe"])
+    with pytest.raises(DataError, match="not a folder"):
+        build_index(tmp_path / "nothing", words=["yes"])
+    (tmp_path / "empty" / "yes").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"no \.wav or \.flac files"):
+        build_index(tmp_path / "empty", words=["yes"])
+    sf.write(root / "no" / "abcdef01_nohash_0.wav", np.zeros(8000), 8000)
+    with pytest.raises(
+        DataError, match=r"sample rate is 8000 Hz, expected 16000 Hz .* pass --resample"
+    ):
+        build_index(root, words=["yes"])
+    index = build_index(root, words=["yes"], options=IndexOptions(resample=True))
+    assert index.resampled == ["no/abcdef01_nohash_0.wav"]
+
+
+def test_as_test_reads_folders_as_they_are(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng)
+    (root / "_silence_").mkdir()
+    sf.write(root / "_silence_" / "s_nohash_0.wav", np.zeros(16_000), 16_000)
+    index = build_index(root, words=["yes", "no"], as_test=True)
+    counts = index.counts()["testing"]
+    assert counts == {"_silence_": 1, "_unknown_": 12 + 4 + 4, "yes": 12, "no": 12}
+    assert not index.splits["training"] and not index.splits["validation"]
+
+
+def test_cli_index_table_and_json(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng)
+    result = runner.invoke(app, ["data", "index", str(root), "--words", "yes,no", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["labels"] == ["_silence_", "_unknown_", "yes", "no"]
+    assert set(data["counts"]) == {"training", "validation", "testing"}
+    result = runner.invoke(app, ["data", "index", str(root), "--words", "yes,no"])
+    assert result.exit_code == 0 and "training" in result.output and "_unknown_" in result.output
+    result = runner.invoke(app, ["data", "index", str(root), "--words", "nope"])
+    assert result.exit_code == 2 and "no files for word(s) ['nope']" in result.output
+
+
+# ---------------------------------------------------------------- augmentation
+def test_augmentation_is_seeded_and_bounded(rng: np.random.Generator) -> None:
+    clips = np.tile(np.hanning(16_000).astype(np.float32), (6, 1))
+    silence = np.array([0, 0, 0, 0, 1, 1], dtype=bool)
+    noise = NoiseBank([np.random.default_rng(1).normal(0, 0.5, 40_000)], clip_samples=16_000)
+    cfg = AugmentConfig()
+    a = augment_clips(
+        clips,
+        silence=silence,
+        noise=noise,
+        rng=np.random.default_rng(3),
+        config=cfg,
+        sample_rate_hz=16_000,
+    )
+    b = augment_clips(
+        clips,
+        silence=silence,
+        noise=noise,
+        rng=np.random.default_rng(3),
+        config=cfg,
+        sample_rate_hz=16_000,
+    )
+    assert np.array_equal(a, b) and a.shape == clips.shape
+    assert np.abs(a).max() <= 1.0
+    assert np.array_equal(
+        clips, np.tile(np.hanning(16_000).astype(np.float32), (6, 1))
+    )  # untouched
+    quiet = AugmentConfig(background_frequency=0.0)
+    ramp = np.tile(np.linspace(0.1, 0.9, 16_000, dtype=np.float32), (6, 1))  # no zeros
+    shifted = augment_clips(
+        ramp,
+        silence=np.zeros(6, bool),
+        noise=noise,
+        rng=np.random.default_rng(4),
+        config=quiet,
+        sample_rate_hz=16_000,
+    )
+    for row in shifted:  # a pure shift, zero filled, by at most 100 ms
+        nz = np.flatnonzero(row)
+        lag = int(nz[0]) if nz[0] > 0 else -(16_000 - 1 - int(nz[-1]))
+        assert abs(lag) <= 1600
+        expected = np.roll(ramp[0], lag)
+        if lag > 0:
+            expected[:lag] = 0
+        elif lag < 0:
+            expected[lag:] = 0
+        np.testing.assert_array_equal(row, expected)
+        assert nz.size > 0
+    sil = augment_clips(
+        clips,
+        silence=np.ones(6, bool),
+        noise=noise,
+        rng=np.random.default_rng(5),
+        config=cfg,
+        sample_rate_hz=16_000,
+    )
+    assert not np.allclose(sil, clips)  # silence is noise only
+    assert np.abs(sil).max() <= 1.0
+
+
+def test_spec_augment_masks_only_zeros() -> None:
+    x = np.ones((4, 49, 10), np.float32)
+    cfg = AugmentConfig(time_masks=2, time_mask_frames=5, freq_masks=1, freq_mask_bins=2)
+    y = spec_augment(x, rng=np.random.default_rng(0), config=cfg)
+    assert set(np.unique(y)) <= {0.0, 1.0} and (y == 0).any() and x.min() == 1.0
+    assert ((y == 0).sum(axis=(1, 2)) <= 2 * 5 * 10 + 2 * 49).all()
+
+
+# ---------------------------------------------------------------- batch source
+def test_source_batches_cache_and_fixed_features(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng, per_word=20)
+    index = build_index(
+        root, words=["yes", "no", "up"], options=IndexOptions(validation_percentage=30)
+    )
+    cache = tmp_path / "cache"
+    train = load_split(index, "training", spec=SPEC, cache_dir=cache)
+    assert train.clips.shape == (len(index.splits["training"]), 16_000)
+    again = load_split(index, "training", spec=SPEC, cache_dir=cache)
+    assert isinstance(again.clips, np.memmap) and np.array_equal(again.clips, train.clips)
+    assert again.fingerprint == train.fingerprint
+    first = index.splits["training"][int(np.flatnonzero(~train.silence)[0])]
+    audio = sf.read(root / first.path, dtype="float32")[0]
+    np.testing.assert_array_equal(
+        train.clips[int(np.flatnonzero(~train.silence)[0])],
+        features.prepare_clips(audio, spec=SPEC)[0],
+    )
+    noise = load_noise(index, spec=SPEC)
+    batches = TrainingBatches(
+        train, noise=noise, spec=SPEC, config=AugmentConfig(), batch_size=16, seed=7
+    )
+    epoch0 = list(batches.epoch(0))
+    assert len(epoch0) == len(batches)
+    assert epoch0[0][0].shape[1:] == (49, 10) and epoch0[0][0].dtype == np.float32
+    assert sorted(np.concatenate([y for _, y in epoch0]).tolist()) == sorted(train.labels.tolist())
+    again0 = list(batches.epoch(0))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(epoch0, again0, strict=True))
+    epoch1 = list(batches.epoch(1))
+    assert not np.array_equal(epoch0[0][0], epoch1[0][0])
+    val = load_split(index, "validation", spec=SPEC, cache_dir=cache)
+    f1 = fixed_features(val, noise=noise, spec=SPEC, seed=1, cache_dir=cache)
+    f2 = fixed_features(val, noise=noise, spec=SPEC, seed=1, cache_dir=cache)
+    assert f1.shape == (len(val), 49, 10) and np.array_equal(f1, f2)
+    words = ~val.silence
+    np.testing.assert_allclose(
+        f1[words], features.mfcc_frames(np.asarray(val.clips)[words], spec=SPEC), atol=1e-6
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SUBSET.is_dir(), reason="../shared/data/speech_commands_subset absent")
+def test_subset_index() -> None:
+    index = build_index(SUBSET, words=["yes", "no", "up", "down", "left", "right", "stop"])
+    counts = index.counts()
+    assert sum(counts["training"].values()) > 5000
+    assert len(index.noise_files) == 6 and not index.skipped
+    assert counts["validation"]["yes"] > 80

@@ -19,12 +19,15 @@ from rich.table import Table
 
 import align
 import features
+import models
 from kws import __version__
 from kws.alignment import align_summary, default_jobs, write_align_report
 from kws.audio import AudioError
 from kws.data.download import DownloadError
 from kws.data.index import DataError
+from kws.evaluate import EvalError
 from kws.fsutil import atomic_path
+from kws.train import TrainError
 
 app = typer.Typer(
     name="kws",
@@ -48,6 +51,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     AudioError,
     DataError,
     DownloadError,
+    TrainError,
+    EvalError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -436,6 +441,329 @@ def data_index_cli(
 
 def parse_words(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
+
+
+ModelName = enum.Enum("ModelName", {name: name for name in models.MODELS}, type=str)  # type: ignore[misc]
+DEFAULT_MODEL = ModelName("ds_cnn-s")
+
+
+def _model_table(spec: features.FeatureSpec, num_classes: int) -> Table:
+    table = Table(
+        title=f"kws models ({spec.shape[0]} × {spec.shape[1]} features, {num_classes} classes)",
+        show_edge=False,
+    )
+    for column in ("model", "parameters", "MACs", "int8 bytes (est.)", "description"):
+        table.add_column(column, justify="left" if column in ("model", "description") else "right")
+    for name, entry in models.MODELS.items():
+        s = models.summarize(models.build(name, spec.shape, num_classes))
+        table.add_row(name, f"{s.params:,}", f"{s.macs:,}", f"{s.int8_bytes:,}", entry.summary)
+    return table
+
+
+@app.command("models")
+@reports_errors
+def models_cli(
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
+    ] = None,
+    classes: Annotated[int, typer.Option(help="Number of output classes (words + 2).")] = 12,
+) -> None:
+    """List the model architectures with their size and cost for a feature spec."""
+    from kws.train import _configure_tensorflow
+
+    _configure_tensorflow(0)
+    console.print(_model_table(resolve_spec(preset, spec), classes))
+
+
+def _train_progress(progress: Progress, epochs: int) -> dict[str, Any]:
+    state: dict[str, Any] = {"task": None}
+
+    def start(epoch: int, steps: int) -> None:
+        if state["task"] is not None:
+            progress.remove_task(state["task"])
+        state["name"] = f"epoch {epoch + 1}/{epochs}"
+        state["task"] = progress.add_task(state["name"], total=steps)
+
+    def batch(step: int, loss: float, acc: float) -> None:
+        progress.update(
+            state["task"],
+            completed=step,
+            description=f"{state['name']} loss {loss:.3f} acc {acc:.3f}",
+        )
+
+    def end(log: Any) -> None:
+        console.print(
+            f"epoch {log.epoch:>3}: loss {log.loss:.4f}  acc {log.accuracy:.4f}  "
+            f"val_loss {log.val_loss:.4f}  val_acc {log.val_accuracy:.4f}  "
+            f"lr {log.lr:.2e}  {log.seconds:.1f} s"
+        )
+
+    return {"on_epoch_start": start, "on_batch": batch, "on_epoch_end": end}
+
+
+def _run_training(config: Any, out: Path, *, resume: bool, cache_dir: Path | None) -> Any:
+    from kws.train import train
+
+    try:
+        with progress_bar() as progress:
+            return train(
+                config,
+                out,
+                resume=resume,
+                cache_dir=cache_dir,
+                **_train_progress(progress, config.epochs),
+            )
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: the last completed epoch is checkpointed in {out}; "
+            "continue with the same command and --resume"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _train_summary(result: Any) -> Table:
+    table = Table(title=f"kws train → {result.run_dir}", show_edge=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row(
+        "best validation accuracy", f"{result.val_accuracy:.2%} (epoch {result.best_epoch})"
+    )
+    table.add_row("parameters", f"{result.params:,}")
+    table.add_row("training time", f"{result.train_seconds / 60:.1f} min")
+    table.add_row("epochs", str(len(result.history)))
+    return table
+
+
+@app.command("train")
+@reports_errors
+def train_cli(
+    data_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Dataset folder: one sub-folder per word (+ _background_noise_).",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory to create.", show_default=False),
+    ] = None,
+    words: Annotated[
+        str | None,
+        typer.Option(help="Keywords, comma-separated, e.g. yes,no,up.", show_default=False),
+    ] = None,
+    model: Annotated[
+        ModelName, typer.Option(help="Architecture (see `kws models`).")
+    ] = DEFAULT_MODEL,
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 100,
+    lr: Annotated[
+        float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")
+    ] = 0.003,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
+    validation: Annotated[float, typer.Option(help="Validation percentage (hash split).")] = 10.0,
+    testing: Annotated[float, typer.Option(help="Testing percentage (hash split).")] = 10.0,
+    silence: Annotated[float, typer.Option(help="Silence examples, % of words.")] = 10.0,
+    unknown: Annotated[float, typer.Option(help="Unknown-word examples, % of words.")] = 10.0,
+    spec_augment: Annotated[
+        bool,
+        typer.Option(
+            "--spec-augment/--no-spec-augment", help="SpecAugment masks (2 time, 2 frequency)."
+        ),
+    ] = True,
+    tiny: Annotated[
+        bool, typer.Option("--tiny", help="The architecture's tiny() configuration (smoke tests).")
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue the run in --out from its last completed epoch."),
+    ] = False,
+    reproduce: Annotated[
+        Path | None,
+        typer.Option(
+            help="Re-run the recorded run RUN_DIR into --out and compare.",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Feature cache [default: ~/.cache/kws].", show_default=False)
+    ] = None,
+) -> None:
+    """Train a keyword model into a reproducible run directory."""
+    from kws.data import AugmentConfig, IndexOptions, default_cache_dir
+    from kws.runs import manifest_differences, read_json
+    from kws.train import TrainConfig, TrainError, load_run_model
+
+    if out is None:
+        raise TrainError("--out RUN_DIR is required")
+    cache = cache_dir or default_cache_dir()
+    if reproduce is not None:
+        config = TrainConfig.from_dict(read_json(reproduce / "config.json"))
+        result = _run_training(config, out, resume=resume, cache_dir=cache)
+        console.print(_train_summary(result))
+        _report_reproduction(reproduce, out, load_run_model, read_json, manifest_differences)
+        return
+    if data_dir is None or words is None:
+        raise TrainError("give DATA_DIR and --words (or --reproduce RUN_DIR)")
+    augment = AugmentConfig(
+        time_masks=2 if spec_augment else 0, freq_masks=2 if spec_augment else 0
+    )
+    config = TrainConfig(
+        data_dir=str(data_dir),
+        words=tuple(parse_words(words)),
+        model=model.value,
+        tiny_model=tiny,
+        spec=resolve_spec(preset, spec),
+        augment=augment,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        index=IndexOptions(
+            validation_percentage=validation,
+            testing_percentage=testing,
+            silence_percentage=silence,
+            unknown_percentage=unknown,
+        ),
+    )
+    result = _run_training(config, out, resume=resume, cache_dir=cache)
+    console.print(_train_summary(result))
+
+
+def _report_reproduction(
+    original: Path, rerun: Path, load: Any, read_json: Any, differences: Any
+) -> None:
+    a, b = load(original), load(rerun)
+    same = all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+    ma, mb = read_json(original / "metrics.json"), read_json(rerun / "metrics.json")
+    same_metrics = ma["val_accuracy"] == mb["val_accuracy"] and ma["best_epoch"] == mb["best_epoch"]
+    if same and same_metrics:
+        console.print(
+            f"reproduced: weights bit-identical, validation accuracy {mb['val_accuracy']:.4%} "
+            "identical"
+        )
+        return
+    console.print(
+        f"[red]not reproduced[/red]: weights {'identical' if same else 'differ'}, "
+        f"validation accuracy {ma['val_accuracy']:.4%} → {mb['val_accuracy']:.4%}"
+    )
+    diffs = differences(read_json(original / "manifest.json"), read_json(rerun / "manifest.json"))
+    for line in diffs or ["no difference in code, packages, platform or data: nondeterminism"]:
+        console.print(f"  {line}")
+    raise typer.Exit(EXIT_FAILED)
+
+
+class Split(str, enum.Enum):
+    TESTING = "testing"
+    VALIDATION = "validation"
+    TRAINING = "training"
+    ALL = "all"
+
+
+@app.command("eval")
+@reports_errors
+def eval_cli(
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="Run directory, .keras or .tflite model.", exists=True, show_default=False
+        ),
+    ],
+    data: Annotated[
+        Path, typer.Option(help="Dataset folder.", exists=True, file_okay=False, show_default=False)
+    ],
+    split: Annotated[Split, typer.Option(help="Which part of the hash split.")] = Split.TESTING,
+    as_test: Annotated[
+        bool,
+        typer.Option("--as-test", help="DATA is an official test-set folder: read it as it is."),
+    ] = False,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Label order of a bare model, comma-separated.", show_default=False),
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
+    ] = None,
+    label_map: Annotated[
+        str | None,
+        typer.Option(
+            help="Fold data words into model labels: go=_unknown_,on=_unknown_.", show_default=False
+        ),
+    ] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write accuracy, per-class and n as JSON.", show_default=False),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Confusion matrix PNG.", show_default=False)
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Feature cache [default: ~/.cache/kws].", show_default=False)
+    ] = None,
+) -> None:
+    """Accuracy, per-class precision/recall and confusion matrix of a model on a dataset."""
+    from kws.data import default_cache_dir
+    from kws.evaluate import EvalError, evaluate
+    from kws.plots import plot_confusion
+    from kws.runs import write_json
+    from kws.train import _configure_tensorflow
+
+    mapping = {}
+    for item in parse_words(label_map or ""):
+        if "=" not in item:
+            raise EvalError(f"--label-map entries are word=label, got {item!r}")
+        word, label = item.split("=", 1)
+        mapping[word.strip()] = label.strip()
+    feature_spec = resolve_spec(preset, spec) if (preset or spec) else None
+    _configure_tensorflow(0)
+    report = evaluate(
+        target,
+        data,
+        split=split.value,
+        as_test=as_test,
+        labels=parse_words(labels) if labels else None,
+        spec=feature_spec,
+        label_map=mapping,
+        cache_dir=cache_dir or default_cache_dir(),
+    )
+    table = Table(
+        title=f"kws eval {target} on {data} ({'test folder' if as_test else split.value})",
+        show_edge=False,
+    )
+    for column in ("label", "precision", "recall", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for i, label in enumerate(report.labels):
+        table.add_row(
+            label, f"{report.precision[i]:.3f}", f"{report.recall[i]:.3f}", str(report.support[i])
+        )
+    table.add_row("accuracy", "", f"{report.accuracy:.4f}", str(report.n), style="bold")
+    console.print(table)
+    confusion = Table(title="confusion (rows: true, columns: predicted)", show_edge=False)
+    confusion.add_column("")
+    for label in report.labels:
+        confusion.add_column(label[:6], justify="right")
+    for i, label in enumerate(report.labels):
+        confusion.add_row(label, *(str(v) for v in report.confusion[i]))
+    console.print(confusion)
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
+    if plot is not None:
+        plot_confusion(
+            report.confusion, report.labels, plot, title=f"accuracy {report.accuracy:.2%}"
+        )
 
 
 @app.command("demo")

@@ -37,3 +37,17 @@ def write(path: Path, data: np.ndarray, rate: int = 16_000, subtype: str = "PCM_
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, data, rate, subtype=subtype)
     return path
+
+
+def make_word_dataset(root: Path, rng: np.random.Generator, *, per_word: int = 24) -> Path:
+    """Tone 'words' by speaker-named files (yes/no/up + two unknown words) and white noise."""
+    t = np.arange(16_000) / 16_000
+    words = [("yes", 300), ("no", 700), ("up", 1500), ("cat", 2500), ("dog", 3200)]
+    for w, (word, f0) in enumerate(words):
+        for _ in range(per_word if w < 3 else 6):
+            speaker = f"{rng.integers(0, 2**32):08x}"
+            n = int(rng.integers(9000, 16_001))
+            x = 0.4 * np.sin(2 * np.pi * f0 * t[:n]) * np.hanning(n) + rng.normal(0, 0.01, n)
+            write(root / word / f"{speaker}_nohash_0.wav", x)
+    write(root / "_background_noise_" / "white.wav", rng.normal(0, 0.3, 48_000), subtype="FLOAT")
+    return root

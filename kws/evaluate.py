@@ -1,0 +1,241 @@
+"""`kws eval`: accuracy, per-class precision/recall and the confusion matrix of a model.
+
+In: a run directory, a .keras model or a .tflite model (float or int8: inputs are quantised
+with the model's own scale and zero point), a dataset folder and how to read it (a split of
+the dataset's own hash split, or an official test-set folder as it is), optionally a label
+order, a feature spec and a label map for models trained elsewhere. Out: an `EvalReport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+import features
+from kws import data as kdata
+
+__all__ = ["EvalError", "EvalReport", "evaluate", "evaluate_arrays", "load_predictor"]
+
+PREDICT_BATCH = 256
+
+
+class EvalError(ValueError):
+    """The model, labels or data cannot be evaluated together as given."""
+
+
+@dataclass
+class EvalReport:
+    labels: tuple[str, ...]
+    accuracy: float
+    n: int
+    precision: np.ndarray
+    recall: np.ndarray
+    support: np.ndarray
+    confusion: np.ndarray  # rows: true, columns: predicted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy,
+            "n": self.n,
+            "labels": list(self.labels),
+            "per_class": {
+                label: {
+                    "precision": float(self.precision[i]),
+                    "recall": float(self.recall[i]),
+                    "support": int(self.support[i]),
+                }
+                for i, label in enumerate(self.labels)
+            },
+            "confusion": self.confusion.tolist(),
+        }
+
+
+def evaluate_arrays(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> EvalReport:
+    """Report from class scores (n, classes) and true class ids (n,)."""
+    k = len(labels)
+    predicted = np.asarray(probs).argmax(axis=1)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    support = confusion.sum(axis=1)
+    called = confusion.sum(axis=0)
+    diag = np.diag(confusion).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(called > 0, diag / np.maximum(called, 1), np.nan)
+        recall = np.where(support > 0, diag / np.maximum(support, 1), np.nan)
+    n = int(truth.size)
+    return EvalReport(
+        tuple(labels),
+        float(diag.sum() / n) if n else float("nan"),
+        n,
+        precision,
+        recall,
+        support,
+        confusion,
+    )
+
+
+class Predictor(Protocol):
+    def __call__(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class KerasPredictor:
+    def __init__(self, path: Path) -> None:
+        import keras
+
+        try:
+            self.model = keras.models.load_model(path, compile=False)
+        except (OSError, ValueError) as e:
+            raise EvalError(f"{path}: cannot load Keras model ({e})") from None
+        self.input_shape = tuple(self.model.input_shape[1:])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x, batch_size=PREDICT_BATCH, verbose=0)
+
+
+class TFLitePredictor:
+    """LiteRT interpreter; int8 inputs quantised with the model's scale and zero point."""
+
+    def __init__(self, path: Path) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.interpreter = Interpreter(model_path=str(path))
+        except (ValueError, RuntimeError) as e:
+            raise EvalError(f"{path}: not a valid .tflite model ({e})") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
+        self.batch = None
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        dtype = self.input["dtype"]
+        scale, zero = self.input["quantization"]
+        if np.issubdtype(dtype, np.integer) and scale:
+            info = np.iinfo(dtype)
+            return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+        return x.astype(dtype)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        scale, zero = self.output["quantization"]
+        if np.issubdtype(y.dtype, np.integer) and scale:
+            return (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        # Device models have a fixed batch of 1 (static shapes): run them one example at a time.
+        dynamic = int(self.input.get("shape_signature", self.input["shape"])[0]) == -1
+        step = PREDICT_BATCH if dynamic else int(self.input["shape"][0])
+        out = []
+        for start in range(0, len(x), step):
+            chunk = self._quantize(x[start : start + step])
+            if self.batch != len(chunk) and (dynamic or self.batch is None):
+                self.interpreter.resize_tensor_input(
+                    self.input["index"], [len(chunk), *self.input_shape]
+                )
+                self.interpreter.allocate_tensors()
+                self.input = self.interpreter.get_input_details()[0]
+                self.output = self.interpreter.get_output_details()[0]
+                self.batch = len(chunk)
+            self.interpreter.set_tensor(self.input["index"], chunk)
+            self.interpreter.invoke()
+            out.append(self._dequantize(self.interpreter.get_tensor(self.output["index"])))
+        return np.concatenate(out)
+
+
+def load_predictor(
+    target: Path, *, labels: Sequence[str] | None, spec: features.FeatureSpec | None
+) -> tuple[Predictor, tuple[str, ...], features.FeatureSpec, dict[str, Any]]:
+    """(predict function, label order, feature spec, the run's config or {}) for a target."""
+    from kws.runs import read_json
+
+    target = Path(target)
+    config: dict[str, Any] = {}
+    if target.is_dir():
+        if not (target / "config.json").exists() or not (target / "model.keras").exists():
+            raise EvalError(f"{target}: not a run directory (config.json and model.keras expected)")
+        config = read_json(target / "config.json")
+        run_labels = (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
+        run_spec = features.FeatureSpec.from_dict(config["spec"])
+        if labels is not None and tuple(labels) != run_labels:
+            raise EvalError(f"{target}: --labels differ from the run's labels {list(run_labels)}")
+        if spec is not None and spec != run_spec:
+            raise EvalError(
+                f"{target}: the feature spec differs from the one the run was trained with"
+            )
+        predictor: Predictor = KerasPredictor(target / "model.keras")
+        labels, spec = run_labels, run_spec
+    elif target.suffix == ".keras":
+        predictor = KerasPredictor(target)
+    elif target.suffix == ".tflite":
+        predictor = TFLitePredictor(target)
+    else:
+        raise EvalError(f"{target}: expected a run directory, a .keras or a .tflite file")
+    if labels is None:
+        raise EvalError(f"{target}: give the model's label order with --labels")
+    spec = spec or features.preset(features.DEFAULT_PRESET)
+    expected = spec.shape
+    got = getattr(predictor, "input_shape", expected)
+    if tuple(got) != tuple(expected):
+        raise EvalError(
+            f"{target}: model input is {tuple(got)}, the feature spec gives {expected}; "
+            "choose the matching --preset or --spec"
+        )
+    return predictor, tuple(labels), spec, config
+
+
+def evaluate(
+    target: Path,
+    data_dir: Path,
+    *,
+    split: str = "testing",
+    as_test: bool = False,
+    labels: Sequence[str] | None = None,
+    spec: features.FeatureSpec | None = None,
+    label_map: dict[str, str] | None = None,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+) -> EvalReport:
+    """Evaluate a model on a dataset folder; see the module docstring.
+
+    ``split`` is one of training, validation, testing or all (ignored with ``as_test``).
+    ``label_map`` maps data folders (words) to model labels, e.g. {"go": "_unknown_"}.
+    """
+    predictor, model_labels, spec, config = load_predictor(target, labels=labels, spec=spec)
+    label_map = dict(label_map or {})
+    for word, label in label_map.items():
+        if label not in model_labels:
+            raise EvalError(
+                f"--label-map {word}={label}: {label!r} is not a model label {list(model_labels)}"
+            )
+    special = (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN)
+    words = [w for w in model_labels if w not in special]
+    words += [w for w in label_map if w not in words and w not in special]
+    options = kdata.IndexOptions(**config["index"]) if "index" in config else kdata.IndexOptions()
+    index = kdata.build_index(data_dir, words=words, options=options, as_test=as_test)
+    splits = ["testing"] if as_test else (list(kdata.SPLITS) if split == "all" else [split])
+    if any(s not in kdata.SPLITS for s in splits):
+        raise EvalError(f"--split must be one of training, validation, testing, all; got {split!r}")
+    noise = kdata.load_noise(index, spec=spec)
+    xs, ys = [], []
+    for s in splits:
+        clips = kdata.load_split(index, s, spec=spec, cache_dir=cache_dir)
+        if len(clips) == 0:
+            continue
+        xs.append(
+            kdata.fixed_features(clips, noise=noise, spec=spec, seed=seed, cache_dir=cache_dir)
+        )
+        names = [label_map.get(index.labels[i], index.labels[i]) for i in clips.labels]
+        missing = sorted({n for n in names if n not in model_labels})
+        if missing:
+            raise EvalError(
+                f"data labels {missing} are not model labels; map them with --label-map"
+            )
+        ys.append(np.array([model_labels.index(n) for n in names], dtype=np.int64))
+    if not xs:
+        raise EvalError(f"{data_dir}: no examples in the {'/'.join(splits)} split")
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return evaluate_arrays(predictor(x), y, model_labels)

@@ -1,0 +1,399 @@
+"""`kws train`: train a keyword model into a run directory anyone can rebuild from.
+
+In: a `TrainConfig` (data folder, words, model, feature spec, index and augmentation
+options, optimiser settings, seed) and a run directory. Out: the run directory of DESIGN.md
+(config.json, manifest.json, model.keras = best by validation accuracy, checkpoints/ for
+resume, history.csv, curves.png, confusion.png, metrics.json, logs/ for TensorBoard) and a
+`TrainResult`.
+
+Reproducible: every random choice comes from the seed (data order and augmentation per
+epoch, weight init, dropout), and TensorFlow runs with op determinism, so the same config,
+data and machine give bit-identical weights. Resumable: after every epoch the model,
+optimiser state and history are checkpointed atomically; `resume=True` continues from the
+last completed epoch and gives the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import features
+import models
+from kws import data as kdata
+from kws.runs import manifest, now, read_json, write_csv, write_json
+
+__all__ = ["EpochLog", "TrainConfig", "TrainError", "TrainResult", "load_run_model", "train"]
+
+CONFIG_FORMAT = "kws.TrainConfig/1"
+
+
+class TrainError(ValueError):
+    """The training request cannot be carried out as given."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every resolved option of a training run (saved as config.json)."""
+
+    data_dir: str
+    words: tuple[str, ...]
+    model: str = "ds_cnn-s"
+    tiny_model: bool = False
+    spec: features.FeatureSpec = field(default_factory=features.FeatureSpec)
+    index: kdata.IndexOptions = field(default_factory=kdata.IndexOptions)
+    augment: kdata.AugmentConfig = field(
+        default_factory=lambda: kdata.AugmentConfig(time_masks=2, freq_masks=2)
+    )
+    epochs: int = 40
+    batch_size: int = 100
+    lr: float = 0.003
+    warmup_epochs: int = 2
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in models.MODELS:
+            raise TrainError(
+                f"unknown model {self.model!r}; choose one of: {', '.join(models.MODELS)}"
+            )
+        if self.epochs < 1 or self.batch_size < 1:
+            raise TrainError(
+                f"epochs and batch size must be positive, got {self.epochs}, {self.batch_size}"
+            )
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise TrainError(f"learning rate must be positive, got {self.lr}")
+        if not 0 <= self.label_smoothing < 1:
+            raise TrainError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": CONFIG_FORMAT,
+            "data_dir": self.data_dir,
+            "words": list(self.words),
+            "model": self.model,
+            "tiny_model": self.tiny_model,
+            "spec": self.spec.to_dict(),
+            "index": dataclasses.asdict(self.index),
+            "augment": dataclasses.asdict(self.augment),
+            **{
+                k: getattr(self, k)
+                for k in (
+                    "epochs",
+                    "batch_size",
+                    "lr",
+                    "warmup_epochs",
+                    "weight_decay",
+                    "label_smoothing",
+                    "seed",
+                )
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        if d.get("format") != CONFIG_FORMAT:
+            raise TrainError(f"not a kws training config (format {d.get('format')!r})")
+        d = {k: v for k, v in d.items() if k != "format"}
+        d["words"] = tuple(d["words"])
+        d["spec"] = features.FeatureSpec.from_dict(d["spec"])
+        d["index"] = kdata.IndexOptions(**d["index"])
+        d["augment"] = kdata.AugmentConfig(**d["augment"])
+        return cls(**d)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *self.words)
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    best_epoch: int
+    val_accuracy: float
+    history: list[EpochLog]
+    train_seconds: float
+    params: int
+    resumed_from: int  # epochs already done when this call started
+
+
+def _configure_tensorflow(seed: int) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _schedule(config: TrainConfig, steps_per_epoch: int) -> Any:
+    """Linear warm-up to ``lr``, then cosine decay to 0 over the remaining epochs."""
+    import keras
+
+    total = config.epochs * steps_per_epoch
+    warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.lr,
+        decay_steps=total - warmup,
+        warmup_target=config.lr if warmup else None,
+        warmup_steps=warmup,
+        alpha=0.0,
+    )
+
+
+def _compile(model: Any, config: TrainConfig, steps_per_epoch: int) -> None:
+    import keras
+
+    schedule = _schedule(config, steps_per_epoch)
+    optimizer = (
+        keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+        if config.weight_decay
+        else keras.optimizers.Adam(learning_rate=schedule)
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=["categorical_accuracy"],
+    )
+
+
+def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    p = np.clip(probs[np.arange(labels.size), labels], 1e-7, 1.0)
+    return float(-np.log(p).mean())
+
+
+def load_run_model(run_dir: Path, *, name: str = "model.keras") -> Any:
+    import keras
+
+    return keras.models.load_model(Path(run_dir) / name, compile=False)
+
+
+def _save_model(model: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Data:
+    """Everything the loop needs from the dataset, loaded once."""
+
+    def __init__(self, config: TrainConfig, cache_dir: Path | None) -> None:
+        index = kdata.build_index(config.data_dir, words=config.words, options=config.index)
+        self.index = index
+        self.train = kdata.load_split(index, "training", spec=config.spec, cache_dir=cache_dir)
+        self.val = kdata.load_split(index, "validation", spec=config.spec, cache_dir=cache_dir)
+        if len(self.train) == 0 or len(self.val) == 0:
+            raise TrainError(
+                f"{config.data_dir}: the split has {len(self.train)} training and {len(self.val)} "
+                "validation examples; both must be non-empty (add speakers or change --validation)"
+            )
+        self.noise = kdata.load_noise(index, spec=config.spec)
+        self.val_x = kdata.fixed_features(
+            self.val,
+            noise=self.noise,
+            spec=config.spec,
+            seed=config.seed,
+            config=config.augment,
+            cache_dir=cache_dir,
+        )
+        self.batches = kdata.TrainingBatches(
+            self.train,
+            noise=self.noise,
+            spec=config.spec,
+            config=config.augment,
+            batch_size=config.batch_size,
+            seed=config.seed,
+        )
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "training": self.train.fingerprint,
+            "validation": self.val.fingerprint,
+            "counts": self.index.counts(),
+            "noise_files": self.index.noise_files,
+        }
+
+
+def train(
+    config: TrainConfig,
+    run_dir: Path | str,
+    *,
+    resume: bool = False,
+    cache_dir: Path | None = None,
+    on_epoch_start: Callable[[int, int], None] | None = None,
+    on_batch: Callable[[int, float, float], None] | None = None,
+    on_epoch_end: Callable[[EpochLog], None] | None = None,
+) -> TrainResult:
+    """Train (or resume) a run; see the module docstring.
+
+    Raises
+    ------
+    TrainError
+        The run directory holds another run (without ``resume``), or a resumed run's
+        config differs, or the data give an empty split.
+    """
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    state_path = ckpt_dir / "state.json"
+    if resume:
+        if not state_path.exists():
+            raise TrainError(f"{run_dir}: no checkpoint to resume from (checkpoints/state.json)")
+        saved = read_json(run_dir / "config.json")
+        if saved != config.to_dict():
+            raise TrainError(
+                f"{run_dir}: config.json differs from the options given; resume with "
+                "the same options (or train into a new --out)"
+            )
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise TrainError(
+            f"{run_dir}: already holds a run; use --resume to continue it or another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir.mkdir(exist_ok=True)
+    _configure_tensorflow(config.seed)
+    import keras
+    import tensorflow as tf
+
+    data = _Data(config, cache_dir)
+    steps = len(data.batches)
+    started = now()
+    if resume:
+        state = read_json(state_path)
+        model = keras.models.load_model(ckpt_dir / "last.keras")
+        history = [EpochLog(**h) for h in state["history"]]
+        best_epoch, best_acc = state["best_epoch"], state["best_val_accuracy"]
+        done, started = state["epochs_done"], state["started"]
+    else:
+        model = models.build(
+            config.model, config.spec.shape, len(config.labels), tiny=config.tiny_model
+        )
+        _compile(model, config, steps)
+        history, best_epoch, best_acc, done = [], -1, -1.0, 0
+        write_json(run_dir / "config.json", config.to_dict())
+    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
+    eye = np.eye(len(config.labels), dtype=np.float32)
+    train_seconds = sum(h.seconds for h in history)
+    for epoch in range(done, config.epochs):
+        keras.utils.set_random_seed(config.seed + 1000 * epoch)  # dropout: same on resume
+        t0 = time.perf_counter()
+        if on_epoch_start is not None:
+            on_epoch_start(epoch, steps)
+        losses, accs = [], []
+        for x, y in data.batches.epoch(epoch):
+            logs = model.train_on_batch(x, eye[y], return_dict=True)
+            losses.append(float(logs["loss"]))
+            accs.append(float(logs["categorical_accuracy"]))
+            if on_batch is not None:
+                on_batch(len(losses), losses[-1], accs[-1])
+        probs = model.predict(data.val_x, batch_size=512, verbose=0)
+        val_acc = float((probs.argmax(axis=1) == data.val.labels).mean())
+        lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        log = EpochLog(
+            epoch + 1,
+            float(np.mean(losses)),
+            float(np.mean(accs)),
+            _cross_entropy(probs, data.val.labels),
+            val_acc,
+            lr,
+            time.perf_counter() - t0,
+        )
+        history.append(log)
+        train_seconds += log.seconds
+        with writer.as_default(step=epoch + 1):
+            for key, value in dataclasses.asdict(log).items():
+                if key != "epoch":
+                    tf.summary.scalar(key, value)
+        if val_acc > best_acc:
+            best_acc, best_epoch = val_acc, epoch + 1
+            _save_model(model, run_dir / "model.keras")
+        _save_model(model, ckpt_dir / "last.keras")
+        write_json(
+            state_path,
+            {
+                "epochs_done": epoch + 1,
+                "best_epoch": best_epoch,
+                "best_val_accuracy": best_acc,
+                "started": started,
+                "history": [dataclasses.asdict(h) for h in history],
+            },
+        )
+        write_csv(run_dir / "history.csv", [dataclasses.asdict(h) for h in history])
+        if on_epoch_end is not None:
+            on_epoch_end(log)
+    writer.close()
+    _finish(config, run_dir, data, history, best_epoch, best_acc, train_seconds, started)
+    best = load_run_model(run_dir)
+    return TrainResult(
+        run_dir, best_epoch, best_acc, history, train_seconds, int(best.count_params()), done
+    )
+
+
+def _finish(
+    config: TrainConfig,
+    run_dir: Path,
+    data: _Data,
+    history: list[EpochLog],
+    best_epoch: int,
+    best_acc: float,
+    train_seconds: float,
+    started: str,
+) -> None:
+    """metrics.json, manifest.json and the plots, from the best model."""
+    from kws.evaluate import evaluate_arrays
+    from kws.plots import plot_confusion, plot_curves
+
+    model = load_run_model(run_dir)
+    probs = model.predict(data.val_x, batch_size=512, verbose=0)
+    report = evaluate_arrays(probs, data.val.labels, config.labels)
+    summary = models.summarize(model)
+    metrics = {
+        "best_epoch": best_epoch,
+        "val_accuracy": best_acc,
+        "validation": report.to_dict(),
+        "params": summary.params,
+        "macs": summary.macs,
+        "int8_bytes_estimate": summary.int8_bytes,
+        "train_seconds": round(train_seconds, 1),
+        "epochs": len(history),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    write_json(
+        run_dir / "manifest.json",
+        manifest(
+            data=data.fingerprint(),
+            seeds={"seed": config.seed},
+            started=started,
+            finished=now(),
+            train_seconds=round(train_seconds, 1),
+        ),
+    )
+    plot_curves(history, run_dir / "curves.png")
+    plot_confusion(
+        report.confusion,
+        config.labels,
+        run_dir / "confusion.png",
+        title=f"validation, accuracy {best_acc:.2%} (epoch {best_epoch})",
+    )

@@ -1,0 +1,247 @@
+"""`kws train`, `kws eval`: run directory, reproducibility, resume, evaluation of every kind
+of model file. Tiny models on generated tone "words"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_word_dataset
+from typer.testing import CliRunner
+
+from kws.cli import app
+from kws.data import IndexOptions
+from kws.evaluate import EvalError, evaluate
+from kws.train import TrainConfig, TrainError, load_run_model, train
+
+runner = CliRunner()
+WORDS = ("yes", "no", "up")
+INDEX = IndexOptions(validation_percentage=20, testing_percentage=20)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_word_dataset(tmp_path_factory.mktemp("data") / "words", np.random.default_rng(3))
+
+
+def config(data: Path, **kw: object) -> TrainConfig:
+    base = dict(
+        data_dir=str(data),
+        words=WORDS,
+        model="ds_cnn-s",
+        tiny_model=True,
+        epochs=2,
+        batch_size=16,
+        lr=0.01,
+        warmup_epochs=0,
+        index=INDEX,
+        seed=5,
+    )
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def weights(run: Path) -> list[np.ndarray]:
+    return load_run_model(run).get_weights()
+
+
+def test_cli_train_then_eval(tmp_path: Path, dataset: Path) -> None:
+    run = tmp_path / "run"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(dataset),
+            "--words",
+            "yes,no,up",
+            "--model",
+            "bc_resnet-1",
+            "--tiny",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--validation",
+            "20",
+            "--testing",
+            "20",
+            "--out",
+            str(run),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for name in (
+        "config.json",
+        "manifest.json",
+        "model.keras",
+        "history.csv",
+        "curves.png",
+        "confusion.png",
+        "metrics.json",
+        "checkpoints/last.keras",
+        "checkpoints/state.json",
+    ):
+        assert (run / name).exists(), name
+    assert list((run / "logs").iterdir())  # TensorBoard event files
+    metrics = json.loads((run / "metrics.json").read_text())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert {
+        "code",
+        "packages",
+        "python",
+        "platform",
+        "cpu",
+        "data",
+        "seeds",
+        "started",
+        "finished",
+    } <= set(manifest)
+    assert len(manifest["data"]["training"]) == 64  # SHA-256 of the training files
+    assert "best validation accuracy" in result.output
+    out = tmp_path / "eval.json"
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(run),
+            "--data",
+            str(dataset),
+            "--split",
+            "validation",
+            "--json",
+            str(out),
+            "--plot",
+            str(tmp_path / "c.png"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert {"accuracy", "per_class", "n"} <= set(report)
+    assert report["accuracy"] == pytest.approx(metrics["val_accuracy"])  # same model, same data
+    assert (tmp_path / "c.png").exists()
+    again = runner.invoke(
+        app, ["train", str(dataset), "--words", "yes,no,up", "--tiny", "--out", str(run)]
+    )
+    assert again.exit_code == 2 and "already holds a run" in again.output
+
+
+def test_same_config_gives_bit_identical_weights_and_reproduce(
+    tmp_path: Path, dataset: Path
+) -> None:
+    train(config(dataset), tmp_path / "a", cache_dir=tmp_path / "c")
+    train(config(dataset), tmp_path / "b", cache_dir=tmp_path / "c")
+    for x, y in zip(weights(tmp_path / "a"), weights(tmp_path / "b"), strict=True):
+        assert np.array_equal(x, y)
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--reproduce",
+            str(tmp_path / "a"),
+            "--out",
+            str(tmp_path / "r"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "reproduced: weights bit-identical" in result.output
+    other = train(config(dataset, seed=6), tmp_path / "d", cache_dir=tmp_path / "c")
+    assert other.run_dir.exists()
+    assert not all(
+        np.array_equal(x, y)
+        for x, y in zip(weights(tmp_path / "a"), weights(tmp_path / "d"), strict=True)
+    )
+
+
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, dataset: Path) -> None:
+    cfg = config(dataset, epochs=3)
+    train(cfg, tmp_path / "full", cache_dir=tmp_path / "c")
+
+    def interrupt(log: object) -> None:
+        if log.epoch == 2:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", cache_dir=tmp_path / "c", on_epoch_end=interrupt)
+    state = json.loads((tmp_path / "cut" / "checkpoints" / "state.json").read_text())
+    assert state["epochs_done"] == 2
+    result = train(cfg, tmp_path / "cut", resume=True, cache_dir=tmp_path / "c")
+    assert result.resumed_from == 2 and len(result.history) == 3
+    for x, y in zip(
+        load_run_model(tmp_path / "full", name="checkpoints/last.keras").get_weights(),
+        load_run_model(tmp_path / "cut", name="checkpoints/last.keras").get_weights(),
+        strict=True,
+    ):
+        assert np.array_equal(x, y)
+    with pytest.raises(TrainError, match=r"config\.json differs"):
+        train(
+            config(dataset, epochs=4, lr=0.02),
+            tmp_path / "cut",
+            resume=True,
+            cache_dir=tmp_path / "c",
+        )
+
+
+def test_eval_keras_and_int8_tflite_with_label_map(tmp_path: Path, dataset: Path) -> None:
+    import tensorflow as tf
+    from test_models import int8_tflite
+
+    run = tmp_path / "run"
+    train(config(dataset, epochs=4), run, cache_dir=tmp_path / "c")
+    labels = ["_silence_", "_unknown_", *WORDS]
+    keras_report = evaluate(
+        run / "model.keras", dataset, split="all", labels=labels, cache_dir=tmp_path / "c"
+    )
+    run_report = evaluate(run, dataset, split="all", cache_dir=tmp_path / "c")
+    assert keras_report.accuracy == pytest.approx(run_report.accuracy)
+    flat = int8_tflite(load_run_model(run), np.random.default_rng(0))
+    (tmp_path / "m.tflite").write_bytes(flat)
+    lite = evaluate(
+        tmp_path / "m.tflite", dataset, split="all", labels=labels, cache_dir=tmp_path / "c"
+    )
+    assert lite.n == run_report.n
+    assert abs(lite.accuracy - run_report.accuracy) <= 0.1
+    # folding: the model's word "up" counted as _unknown_
+    folded = evaluate(
+        run, dataset, split="all", label_map={"cat": "_unknown_"}, cache_dir=tmp_path / "c"
+    )
+    assert folded.support[1] > run_report.support[1] and folded.n > run_report.n
+    with pytest.raises(EvalError, match="not a model label"):
+        evaluate(run, dataset, label_map={"cat": "kitten"}, cache_dir=tmp_path / "c")
+    (tmp_path / "bad.tflite").write_bytes(flat[: len(flat) // 2])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(tmp_path / "bad.tflite"),
+            "--data",
+            str(dataset),
+            "--labels",
+            ",".join(labels),
+        ],
+    )
+    assert result.exit_code == 2 and "bad.tflite: not a valid .tflite model" in result.output
+    result = runner.invoke(app, ["eval", str(run / "model.keras"), "--data", str(dataset)])
+    assert result.exit_code == 2 and "--labels" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            str(run / "model.keras"),
+            "--data",
+            str(dataset),
+            "--labels",
+            ",".join(labels),
+            "--preset",
+            "tf-speech-commands",
+        ],
+    )
+    assert result.exit_code == 2 and "model input is (49, 10)" in result.output
+    del tf

@@ -574,6 +574,13 @@ def train_cli(
     testing: Annotated[float, typer.Option(help="Testing percentage (hash split).")] = 10.0,
     silence: Annotated[float, typer.Option(help="Silence examples, % of words.")] = 10.0,
     unknown: Annotated[float, typer.Option(help="Unknown-word examples, % of words.")] = 10.0,
+    label_smoothing: Annotated[
+        float, typer.Option(help="Label smoothing of the cross-entropy.")
+    ] = 0.1,
+    warmup_epochs: Annotated[int, typer.Option(help="Epochs of linear learning-rate warm-up.")] = 2,
+    weight_decay: Annotated[
+        float, typer.Option(help="AdamW decoupled weight decay (0: Adam).")
+    ] = 0.0,
     spec_augment: Annotated[
         bool,
         typer.Option(
@@ -629,6 +636,9 @@ def train_cli(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        label_smoothing=label_smoothing,
+        warmup_epochs=warmup_epochs,
+        weight_decay=weight_decay,
         seed=seed,
         index=IndexOptions(
             validation_percentage=validation,

@@ -26,6 +26,7 @@ from kws.audio import AudioError
 from kws.data.download import DownloadError
 from kws.data.index import DataError
 from kws.evaluate import EvalError
+from kws.export import ExportError, ModelFileError
 from kws.fsutil import atomic_path
 from kws.train import TrainError
 
@@ -53,6 +54,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     DownloadError,
     TrainError,
     EvalError,
+    ExportError,
+    ModelFileError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -452,7 +455,7 @@ def _model_table(spec: features.FeatureSpec, num_classes: int) -> Table:
         title=f"kws models ({spec.shape[0]} × {spec.shape[1]} features, {num_classes} classes)",
         show_edge=False,
     )
-    for column in ("model", "parameters", "MACs", "int8 bytes (est.)", "description"):
+    for column in ("model", "parameters", "MACs", "int8 weights+biases (B)", "description"):
         table.add_column(column, justify="left" if column in ("model", "description") else "right")
     for name, entry in models.MODELS.items():
         s = models.summarize(models.build(name, spec.shape, num_classes))
@@ -675,10 +678,14 @@ def _report_reproduction(
 
 
 class Split(str, enum.Enum):
-    TESTING = "testing"
+    TEST = "test"
     VALIDATION = "validation"
     TRAINING = "training"
     ALL = "all"
+
+    @property
+    def index_split(self) -> str:
+        return "testing" if self is Split.TEST else self.value
 
 
 @app.command("eval")
@@ -693,7 +700,7 @@ def eval_cli(
     data: Annotated[
         Path, typer.Option(help="Dataset folder.", exists=True, file_okay=False, show_default=False)
     ],
-    split: Annotated[Split, typer.Option(help="Which part of the hash split.")] = Split.TESTING,
+    split: Annotated[Split, typer.Option(help="Which part of the hash split.")] = Split.TEST,
     as_test: Annotated[
         bool,
         typer.Option("--as-test", help="DATA is an official test-set folder: read it as it is."),
@@ -742,7 +749,7 @@ def eval_cli(
     report = evaluate(
         target,
         data,
-        split=split.value,
+        split=split.index_split,
         as_test=as_test,
         labels=parse_words(labels) if labels else None,
         spec=feature_spec,
@@ -774,6 +781,102 @@ def eval_cli(
         plot_confusion(
             report.confusion, report.labels, plot, title=f"accuracy {report.accuracy:.2%}"
         )
+
+
+FIT_TARGETS = ("bluepill", "nano33ble", "m4-128k")
+FitTarget = enum.Enum("FitTarget", {name: name for name in FIT_TARGETS}, type=str)  # type: ignore[misc]
+
+
+@app.command("export")
+@reports_errors
+def export_cli(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Run directory from `kws train`.", exists=True, file_okay=False, show_default=False
+        ),
+    ],
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8/--no-int8", help="Also write the full-integer model and its device files."
+        ),
+    ] = True,
+    calibration: Annotated[
+        int, typer.Option(help="Training examples used to calibrate int8 quantisation.")
+    ] = 400,
+    max_drop: Annotated[
+        float,
+        typer.Option(help="Fail when int8 accuracy is more than this many points below float."),
+    ] = 1.0,
+    target: Annotated[
+        list[FitTarget] | None,
+        typer.Option(help="Fit check against these boards [default: all].", show_default=False),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Feature cache [default: ~/.cache/kws].", show_default=False)
+    ] = None,
+) -> None:
+    """Write RUN_DIR/export/: float and int8 .tflite, C sources for TFLM, and a verified report."""
+    from kws.data import default_cache_dir
+    from kws.export import export
+
+    targets = [t.value for t in target] if target else list(FIT_TARGETS)
+    with err_console.status("exporting") as status:
+        report = export(
+            run_dir,
+            int8=int8,
+            calibration=calibration,
+            max_drop=max_drop,
+            targets=targets,
+            cache_dir=cache_dir or default_cache_dir(),
+            step=lambda s: status.update(s),
+        )
+    console.print(export_table(report))
+
+
+def export_table(report: dict[str, Any]) -> Table:
+    acc = report["accuracy"]
+    table = Table(title=f"kws export → {report['run_dir']}/export", show_edge=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row(
+        "validation accuracy, Keras / float TFLite",
+        f"{acc['keras']:.2%} / {acc['float_tflite']:.2%}",
+    )
+    table.add_row(
+        "model_float.tflite",
+        f"{report['float']['bytes']:,} B, {report['float']['latency_ms']:.3f} ms",
+    )
+    if "int8" in report:
+        i8, parity, fit = report["int8"], report["tflm_parity"], report["fit"]
+        table.add_row(
+            "validation accuracy, int8 (drop)",
+            f"{acc['int8_tflite']:.2%} ({acc['drop_points']:+.2f} points)",
+        )
+        table.add_row(
+            "model_int8.tflite", f"{i8['bytes']:,} B, {i8['latency_ms']:.3f} ms on this CPU"
+        )
+        table.add_row("TFLM tensor arena (measured)", f"{i8['arena_bytes']:,} B")
+        table.add_row(
+            "TFLM vs LiteRT reference kernels",
+            f"{parity['identical_rate']:.2%} identical of {parity['examples']}, "
+            f"max {parity['max_diff_lsb']} LSB",
+        )
+        table.add_row("MACs per inference", f"{report['macs']:,}")
+        table.add_row("operators", ", ".join(i8["operators"]))
+        table.add_row("flash / RAM needed", f"{fit['flash_bytes']:,} B / {fit['ram_bytes']:,} B")
+        for name, t in fit["targets"].items():
+            table.add_row(
+                f"fits {name} ({t['flash_bytes'] // 1024} KB / {t['ram_bytes'] // 1024} KB)",
+                "yes" if t["fits"] else "no",
+            )
+        arm = report["arm_cortex_m4"]
+        table.add_row(
+            "Cortex-M4 build of model_data.cc",
+            arm.get("skipped") or ", ".join(f"{k} {v:,} B" for k, v in arm["sections"].items()),
+        )
+    return table
 
 
 @app.command("demo")

@@ -168,10 +168,14 @@ def load_predictor(
             )
         predictor: Predictor = KerasPredictor(target / "model.keras")
         labels, spec = run_labels, run_spec
-    elif target.suffix == ".keras":
-        predictor = KerasPredictor(target)
-    elif target.suffix == ".tflite":
-        predictor = TFLitePredictor(target)
+    elif target.suffix in (".keras", ".tflite"):
+        predictor = KerasPredictor(target) if target.suffix == ".keras" else TFLitePredictor(target)
+        run_dir = target.parent.parent if target.parent.name == "export" else target.parent
+        if (run_dir / "config.json").exists() and (labels is None or spec is None):
+            # a model file inside a run (RUN_DIR/model.keras, RUN_DIR/export/*.tflite)
+            config = read_json(run_dir / "config.json")
+            labels = labels or (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
+            spec = spec or features.FeatureSpec.from_dict(config["spec"])
     else:
         raise EvalError(f"{target}: expected a run directory, a .keras or a .tflite file")
     if labels is None:

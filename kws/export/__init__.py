@@ -1,0 +1,277 @@
+"""`kws export`: int8 models for microcontrollers, with proven device parity and a fit report.
+
+In: a run directory (model.keras, config.json). Out: RUN_DIR/export/ with model_float.tflite,
+model_int8.tflite (full-integer post-training quantisation, calibrated on training
+features, int8 input and output, builtin ops), model_data.cc/.h, feature_spec.h, labels.h,
+sample_io.h and report.json; and the report as a dict. Verification, every time:
+int8 vs float accuracy on the validation split (raises `ExportError` past ``max_drop``
+points), TensorFlow Lite Micro against LiteRT's reference kernels on the whole validation
+split (bit-identical outputs expected), the measured TFLM arena, operators, MACs, host
+latency, and a flash/RAM fit check against named targets.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import features
+import models
+from kws import data as kdata
+from kws.export.convert import to_tflite
+from kws.export.csources import write_c_sources
+from kws.export.runtime import ModelFileError, TFLiteModel, micro_arena_bytes, run_micro
+from kws.fsutil import atomic_path
+from kws.runs import manifest, now, read_json, write_json
+
+__all__ = ["TARGETS", "ExportError", "ModelFileError", "Target", "export"]
+
+
+class ExportError(ValueError):
+    """The export cannot be made or failed a check; the message says which."""
+
+
+@dataclass(frozen=True)
+class Target:
+    description: str
+    flash_bytes: int
+    ram_bytes: int
+
+
+TARGETS: dict[str, Target] = {
+    "bluepill": Target("STM32F103C8 (Cortex-M3, 72 MHz)", 64 * 1024, 20 * 1024),
+    "nano33ble": Target(
+        "Arduino Nano 33 BLE, nRF52840 (Cortex-M4F, 64 MHz)", 1024 * 1024, 256 * 1024
+    ),
+    "m4-128k": Target("Cortex-M4 with 128 KB flash", 128 * 1024, 32 * 1024),
+}
+# Stated allowances (not measured here): TensorFlow Lite Micro's interpreter (~10 KB on a
+# Cortex-M3, published) plus the reference kernels a keyword model uses, and the runtime's
+# own RAM (interpreter state, stack headroom) besides the tensor arena.
+RUNTIME_FLASH_BYTES = 32 * 1024
+RUNTIME_RAM_BYTES = 3 * 1024
+DEFAULT_CALIBRATION = 400
+DEFAULT_MAX_DROP = 1.0
+
+
+def front_end_ram_bytes(spec: features.FeatureSpec) -> int:
+    """Feature buffers of a streaming front end: one frame of samples, the FFT buffer, the mel
+    energies (float32) and the int8 feature window the model reads."""
+    return (
+        4 * (spec.frame_samples + spec.fft_size + 2 * spec.mel_bands)
+        + spec.num_frames * spec.num_coefficients
+    )
+
+
+def _arm_sizes(out: Path) -> dict[str, Any]:
+    """Section sizes of the generated sources built for a Cortex-M4, when the toolchain exists."""
+    gcc = shutil.which("arm-none-eabi-g++")
+    size = shutil.which("arm-none-eabi-size")
+    if gcc is None or size is None:
+        return {"skipped": "arm-none-eabi-g++ not installed (Debian: gcc-arm-none-eabi)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp) / "model_data.o"
+        subprocess.run(
+            [
+                gcc,
+                "-mcpu=cortex-m4",
+                "-mthumb",
+                "-Os",
+                "-c",
+                str(out / "model_data.cc"),
+                "-o",
+                str(obj),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        text = subprocess.run(
+            [size, "-A", str(obj)], check=True, capture_output=True, text=True
+        ).stdout
+    sections = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sections[parts[0]] = int(parts[1])
+    return {"compiler": gcc, "sections": sections}
+
+
+def _representative(
+    index: kdata.DataIndex,
+    spec: features.FeatureSpec,
+    count: int,
+    seed: int,
+    noise: kdata.NoiseBank,
+    cache_dir: Path | None,
+) -> np.ndarray:
+    train = kdata.load_split(index, "training", spec=spec, cache_dir=cache_dir)
+    rows = np.sort(np.random.default_rng([seed, 0xCA1]).permutation(len(train))[:count])
+    subset = kdata.SplitClips(
+        np.asarray(train.clips[rows]),
+        train.labels[rows],
+        train.silence[rows],
+        f"{train.fingerprint}/{count}/{seed}",
+    )
+    return kdata.fixed_features(subset, noise=noise, spec=spec, seed=seed)
+
+
+def export(
+    run_dir: Path | str,
+    *,
+    int8: bool = True,
+    calibration: int = DEFAULT_CALIBRATION,
+    max_drop: float = DEFAULT_MAX_DROP,
+    targets: Sequence[str] = tuple(TARGETS),
+    cache_dir: Path | None = None,
+    step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Export a run; see the module docstring. Returns the report (also in report.json)."""
+    from kws.evaluate import evaluate_arrays
+    from kws.train import _configure_tensorflow, load_run_model
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists() or not (run_dir / "model.keras").exists():
+        raise ExportError(f"{run_dir}: not a run directory (config.json and model.keras expected)")
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise ExportError(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
+    if calibration < 1:
+        raise ExportError(f"--calibration must be positive, got {calibration}")
+    say = step or (lambda _: None)
+    config = read_json(run_dir / "config.json")
+    spec = features.FeatureSpec.from_dict(config["spec"])
+    labels = (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
+    seed = int(config.get("seed", 0))
+    _configure_tensorflow(seed)
+    out = run_dir / "export"
+    out.mkdir(exist_ok=True)
+
+    say("loading the model and the validation split")
+    model = load_run_model(run_dir)
+    index = kdata.build_index(
+        config["data_dir"], words=config["words"], options=kdata.IndexOptions(**config["index"])
+    )
+    noise = kdata.load_noise(index, spec=spec)
+    val = kdata.load_split(index, "validation", spec=spec, cache_dir=cache_dir)
+    val_x = kdata.fixed_features(val, noise=noise, spec=spec, seed=seed, cache_dir=cache_dir)
+    keras_acc = evaluate_arrays(
+        model.predict(val_x, batch_size=512, verbose=0), val.labels, labels
+    ).accuracy
+
+    say("converting to float TFLite")
+    float_flat = to_tflite(model)
+    with atomic_path(out / "model_float.tflite") as tmp:
+        tmp.write_bytes(float_flat)
+    float_model = TFLiteModel(float_flat, name="model_float.tflite")
+    float_acc = evaluate_arrays(float_model.predict(val_x), val.labels, labels).accuracy
+    summary = models.summarize(model)
+    report: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "created": now(),
+        "labels": list(labels),
+        "spec": spec.to_dict(),
+        "validation_examples": len(val),
+        "macs": summary.macs,
+        "params": summary.params,
+        "accuracy": {"keras": keras_acc, "float_tflite": float_acc},
+        "float": {
+            "bytes": len(float_flat),
+            "operators": float_model.operators(),
+            "latency_ms": float_model.latency_ms(float_model.input_q.quantize(val_x[0])),
+        },
+    }
+    if int8:
+        say(f"calibrating full-integer quantisation on {calibration} training examples")
+        representative = _representative(index, spec, calibration, seed, noise, cache_dir)
+        int8_flat = to_tflite(model, representative=representative)
+        with atomic_path(out / "model_int8.tflite") as tmp:
+            tmp.write_bytes(int8_flat)
+        lite = TFLiteModel(int8_flat, name="model_int8.tflite")
+        ref = TFLiteModel(int8_flat, name="model_int8.tflite", reference=True)
+        raw = lite.input_q.quantize(val_x)
+        int8_acc = evaluate_arrays(
+            lite.output_q.dequantize(lite.run_raw(raw)), val.labels, labels
+        ).accuracy
+        report["accuracy"]["int8_tflite"] = int8_acc
+        report["accuracy"]["drop_points"] = round(100 * (float_acc - int8_acc), 3)
+
+        say("measuring the TFLM arena and checking TFLM against LiteRT's reference kernels")
+        arena = micro_arena_bytes(int8_flat, raw[0])
+        ref_out = ref.run_raw(raw)
+        micro_out = run_micro(int8_flat, raw, arena=arena)
+        diff = np.abs(ref_out.astype(np.int32) - micro_out.astype(np.int32))
+        identical = float((diff.max(axis=1) == 0).mean())
+        report["int8"] = {
+            "bytes": len(int8_flat),
+            "operators": lite.operators(),
+            "arena_bytes": arena,
+            "input_scale": lite.input_q.scale,
+            "input_zero_point": lite.input_q.zero_point,
+            "output_scale": lite.output_q.scale,
+            "output_zero_point": lite.output_q.zero_point,
+            "latency_ms": lite.latency_ms(raw[0]),
+            "calibration_examples": calibration,
+        }
+        report["tflm_parity"] = {
+            "examples": len(raw),
+            "identical_rate": identical,
+            "max_diff_lsb": int(diff.max()),
+            "reference": "LiteRT BUILTIN_REF kernels",
+        }
+        say("writing C sources")
+        write_c_sources(
+            out,
+            model_int8=int8_flat,
+            spec=spec,
+            labels=labels,
+            input_scale=lite.input_q.scale,
+            input_zero_point=lite.input_q.zero_point,
+            sample_input=raw[0].reshape(-1),
+            sample_output=ref_out[0].reshape(-1),
+        )
+        report["arm_cortex_m4"] = _arm_sizes(out)
+        flash = len(int8_flat) + RUNTIME_FLASH_BYTES
+        ram = arena + front_end_ram_bytes(spec) + RUNTIME_RAM_BYTES
+        report["fit"] = {
+            "assumptions": {
+                "runtime_flash_bytes": RUNTIME_FLASH_BYTES,
+                "runtime_ram_bytes": RUNTIME_RAM_BYTES,
+                "front_end_ram_bytes": front_end_ram_bytes(spec),
+            },
+            "flash_bytes": flash,
+            "ram_bytes": ram,
+            "targets": {
+                name: {
+                    "description": TARGETS[name].description,
+                    "flash_bytes": TARGETS[name].flash_bytes,
+                    "ram_bytes": TARGETS[name].ram_bytes,
+                    "fits": flash <= TARGETS[name].flash_bytes and ram <= TARGETS[name].ram_bytes,
+                }
+                for name in targets
+            },
+        }
+    report["manifest"] = manifest()
+    write_json(out / "report.json", report)
+    if int8:
+        if report["tflm_parity"]["identical_rate"] < 1.0:
+            raise ExportError(
+                f"TFLM differs from LiteRT's reference kernels on "
+                f"{1 - report['tflm_parity']['identical_rate']:.2%} of examples "
+                f"(max {report['tflm_parity']['max_diff_lsb']} LSB); see {out / 'report.json'}"
+            )
+        if report["accuracy"]["drop_points"] > max_drop:
+            raise ExportError(
+                f"int8 accuracy {report['accuracy']['int8_tflite']:.2%} is "
+                f"{report['accuracy']['drop_points']:.2f} points below float "
+                f"{float_acc:.2%} (more than --max-drop {max_drop}); try more "
+                f"--calibration examples; see {out / 'report.json'}"
+            )
+    return report

@@ -1,0 +1,159 @@
+"""Running .tflite models on the host: LiteRT (default or reference kernels) and the
+TensorFlow Lite Micro interpreter, plus what a device needs to know (arena, operators)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ModelFileError", "QuantParams", "TFLiteModel", "micro_arena_bytes", "run_micro"]
+
+
+class ModelFileError(ValueError):
+    """A .tflite file is corrupt, truncated or not a model."""
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    scale: float
+    zero_point: int
+    dtype: Any
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        if not np.issubdtype(self.dtype, np.integer) or not self.scale:
+            return x.astype(self.dtype)
+        info = np.iinfo(self.dtype)
+        return np.clip(np.round(x / self.scale) + self.zero_point, info.min, info.max).astype(
+            self.dtype
+        )
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        if not np.issubdtype(self.dtype, np.integer) or not self.scale:
+            return q.astype(np.float32)
+        return (q.astype(np.float32) - self.zero_point) * self.scale
+
+
+class TFLiteModel:
+    """One .tflite model in LiteRT, batch 1. ``reference=True`` uses the reference kernels
+    (the ones TensorFlow Lite Micro matches bit for bit)."""
+
+    def __init__(self, flatbuffer: bytes, *, name: str = "model", reference: bool = False) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        self.flatbuffer = flatbuffer
+        resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
+        try:
+            self.interpreter = Interpreter(
+                model_content=flatbuffer, experimental_op_resolver_type=resolver
+            )
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelFileError(f"{name}: not a valid .tflite model ({e})") from None
+        inp = self.interpreter.get_input_details()[0]
+        out = self.interpreter.get_output_details()[0]
+        self.input_index, self.output_index = inp["index"], out["index"]
+        self.input_shape = tuple(int(d) for d in inp["shape"])
+        self.input_q = QuantParams(
+            float(inp["quantization"][0]), int(inp["quantization"][1]), inp["dtype"]
+        )
+        self.output_q = QuantParams(
+            float(out["quantization"][0]), int(out["quantization"][1]), out["dtype"]
+        )
+
+    def operators(self) -> list[str]:
+        """Operators of the model itself (an interpreter without delegates lists them)."""
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        plain = Interpreter(
+            model_content=self.flatbuffer,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        return sorted({op["op_name"] for op in plain._get_ops_details()})
+
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """Raw output tensors (int8 for int8 models) for raw inputs (n, *input_shape[1:])."""
+        out = []
+        for example in x:
+            self.interpreter.set_tensor(self.input_index, example[None])
+            self.interpreter.invoke()
+            out.append(self.interpreter.get_tensor(self.output_index)[0].copy())
+        return np.stack(out)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Class scores (float) for float features, quantising inputs as the model says."""
+        return self.output_q.dequantize(self.run_raw(self.input_q.quantize(features)))
+
+    def latency_ms(self, example: np.ndarray, *, repeats: int = 200) -> float:
+        """Median wall time of one invoke on this machine."""
+        self.interpreter.set_tensor(self.input_index, example[None])
+        for _ in range(10):
+            self.interpreter.invoke()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            self.interpreter.invoke()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1000)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence C-level stderr (TFLM prints every failed allocation while the arena is searched)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _micro(flatbuffer: bytes, arena: int) -> Any:
+    from tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(flatbuffer, arena_size=arena)
+
+
+def run_micro(flatbuffer: bytes, raw_inputs: np.ndarray, *, arena: int) -> np.ndarray:
+    """Raw outputs of the TensorFlow Lite Micro interpreter (its reference kernels)."""
+    interpreter = _micro(flatbuffer, arena)
+    out = []
+    for example in raw_inputs:
+        interpreter.set_input(example[None], 0)
+        interpreter.invoke()
+        out.append(np.array(interpreter.get_output(0))[0].copy())
+    return np.stack(out)
+
+
+def micro_arena_bytes(flatbuffer: bytes, example: np.ndarray, *, upper: int = 1 << 22) -> int:
+    """Smallest tensor arena (bytes, to 16) with which TFLM allocates and runs the model."""
+
+    def works(size: int) -> bool:
+        try:
+            interpreter = _micro(flatbuffer, size)
+            interpreter.set_input(example[None], 0)
+            interpreter.invoke()
+            return True
+        except (RuntimeError, ValueError):
+            return False
+
+    with _quiet_stderr():
+        if not works(upper):
+            raise ModelFileError(f"TFLM cannot run the model even with a {upper}-byte arena")
+        lo, hi = 0, upper  # invariant: hi works, lo does not
+        while hi - lo > 16:
+            mid = (lo + hi) // 2
+            if works(mid):
+                hi = mid
+            else:
+                lo = mid
+    return hi

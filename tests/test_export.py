@@ -1,0 +1,163 @@
+"""`kws export`: int8 conversion, TFLM parity, arena, C sources that compile and match."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_word_dataset
+from typer.testing import CliRunner
+
+from kws.cli import app
+from kws.data import IndexOptions
+from kws.evaluate import evaluate
+from kws.export import ExportError, export
+from kws.export.runtime import ModelFileError, TFLiteModel
+from kws.train import TrainConfig, train
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("export")
+    data = make_word_dataset(root / "words", np.random.default_rng(11))
+    config = TrainConfig(
+        data_dir=str(data),
+        words=("yes", "no", "up"),
+        model="ds_cnn-s",
+        tiny_model=True,
+        epochs=3,
+        batch_size=16,
+        lr=0.01,
+        warmup_epochs=0,
+        index=IndexOptions(validation_percentage=25, testing_percentage=10),
+        seed=2,
+    )
+    train(config, root / "run", cache_dir=root / "cache")
+    return root / "run"
+
+
+def test_cli_export_writes_verified_files(run: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            str(run),
+            "--calibration",
+            "40",
+            "--max-drop",
+            "100",
+            "--cache-dir",
+            str(run.parent / "cache"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = run / "export"
+    for name in (
+        "model_float.tflite",
+        "model_int8.tflite",
+        "model_data.cc",
+        "model_data.h",
+        "feature_spec.h",
+        "labels.h",
+        "sample_io.h",
+        "report.json",
+    ):
+        assert (out / name).exists(), name
+    report = json.loads((out / "report.json").read_text())
+    assert (
+        report["tflm_parity"]["identical_rate"] == 1.0
+        and report["tflm_parity"]["max_diff_lsb"] == 0
+    )
+    assert report["tflm_parity"]["examples"] == report["validation_examples"] > 0
+    assert 0 < report["int8"]["arena_bytes"] < 1 << 20
+    assert set(report["fit"]["targets"]) == {"bluepill", "nano33ble", "m4-128k"}
+    assert report["accuracy"]["float_tflite"] == pytest.approx(
+        report["accuracy"]["keras"], abs=0.02
+    )
+    assert "DELEGATE" not in report["int8"]["operators"]
+    lite = TFLiteModel((out / "model_int8.tflite").read_bytes())
+    assert lite.input_q.dtype == np.int8 and lite.output_q.dtype == np.int8
+    # kws eval on the exported file reproduces the reported int8 accuracy
+    again = evaluate(
+        out / "model_int8.tflite",
+        Path(json.loads((run / "config.json").read_text())["data_dir"]),
+        split="validation",
+        cache_dir=run.parent / "cache",
+    )
+    assert again.accuracy == pytest.approx(report["accuracy"]["int8_tflite"])
+    assert (
+        "TFLM vs LiteRT reference kernels" in result.output and "100.00% identical" in result.output
+    )
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="no host C++ compiler")
+def test_c_sources_compile_and_hold_the_model_bytes(run: Path, tmp_path: Path) -> None:
+    out = run / "export"
+    if not (out / "model_data.cc").exists():
+        export(run, calibration=40, max_drop=100, cache_dir=run.parent / "cache")
+    main = tmp_path / "main.cc"
+    main.write_text("""
+#include <cstdio>
+#include "model_data.h"
+#include "feature_spec.h"
+#include "labels.h"
+#include "sample_io.h"
+int main(int argc, char** argv) {
+  FILE* f = std::fopen(argv[1], "wb");
+  std::fwrite(g_kws_model_data, 1, g_kws_model_data_len, f);
+  std::fclose(f);
+  std::printf("%d %d %s %d %d\\n", KWS_NUM_FRAMES, KWS_NUM_COEFFICIENTS, kKwsLabels[2],
+              (int)(reinterpret_cast<unsigned long>(g_kws_model_data) % 16),
+              (int)sizeof(kKwsSampleInput));
+  return 0;
+}
+""")
+    exe = tmp_path / "dump"
+    subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-Wall",
+            "-Werror",
+            "-Wno-unused-variable",
+            "-I",
+            str(out),
+            str(main),
+            str(out / "model_data.cc"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
+    printed = subprocess.run(
+        [str(exe), str(tmp_path / "dumped.tflite")], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert (tmp_path / "dumped.tflite").read_bytes() == (out / "model_int8.tflite").read_bytes()
+    assert printed == ["49", "10", "yes", "0", "490"]
+
+
+def test_corrupt_and_truncated_models_give_clear_errors(run: Path) -> None:
+    with pytest.raises(ModelFileError, match=r"broken\.tflite: not a valid \.tflite model"):
+        TFLiteModel(b"definitely not a flatbuffer", name="broken.tflite")
+    flat = (
+        (run / "export" / "model_int8.tflite").read_bytes()
+        if (run / "export" / "model_int8.tflite").exists()
+        else b"x" * 100
+    )
+    with pytest.raises(ModelFileError, match=r"cut\.tflite"):
+        TFLiteModel(flat[: len(flat) // 3], name="cut.tflite")
+
+
+def test_export_fails_past_max_drop_and_for_non_runs(run: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="more than --max-drop -1"):
+        export(run, calibration=10, max_drop=-1.0, cache_dir=run.parent / "cache")
+    with pytest.raises(ExportError, match="not a run directory"):
+        export(tmp_path)
+    result = runner.invoke(app, ["export", str(run), "--target", "teensy"])
+    assert result.exit_code == 2

@@ -228,7 +228,9 @@ def test_eval_keras_and_int8_tflite_with_label_map(tmp_path: Path, dataset: Path
         ],
     )
     assert result.exit_code == 2 and "bad.tflite: not a valid .tflite model" in result.output
-    result = runner.invoke(app, ["eval", str(run / "model.keras"), "--data", str(dataset)])
+    bare = tmp_path / "bare.keras"  # outside a run: nothing tells the label order
+    bare.write_bytes((run / "model.keras").read_bytes())
+    result = runner.invoke(app, ["eval", str(bare), "--data", str(dataset)])
     assert result.exit_code == 2 and "--labels" in result.output
     result = runner.invoke(
         app,

@@ -281,3 +281,28 @@ def test_subset_index() -> None:
     assert sum(counts["training"].values()) > 5000
     assert len(index.noise_files) == 6 and not index.skipped
     assert counts["validation"]["yes"] > 80
+
+
+def test_silence_is_normalised_like_a_decoded_clip() -> None:
+    noise = NoiseBank([np.random.default_rng(2).normal(0, 0.05, 40_000)], clip_samples=16_000)
+    clips = np.zeros((4, 16_000), np.float32)
+    cfg = AugmentConfig(background_frequency=0.0, time_shift_ms=0)
+    out = augment_clips(
+        clips,
+        silence=np.ones(4, bool),
+        noise=noise,
+        rng=np.random.default_rng(1),
+        config=cfg,
+        sample_rate_hz=16_000,
+        normalize_silence=True,
+    )
+    np.testing.assert_allclose(out.max(axis=1), 1.0, rtol=1e-6)  # the max preset's clip scaling
+    raw = augment_clips(
+        clips,
+        silence=np.ones(4, bool),
+        noise=noise,
+        rng=np.random.default_rng(1),
+        config=cfg,
+        sample_rate_hz=16_000,
+    )
+    assert (raw.max(axis=1) < 0.3).all()  # volume U(0, 1) × noise of σ 0.05

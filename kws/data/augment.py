@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AugmentConfig", "NoiseBank", "augment_clips", "spec_augment"]
+__all__ = ["AugmentConfig", "NoiseBank", "augment_clips", "silence_clips", "spec_augment"]
 
 
 @dataclass(frozen=True)
@@ -81,25 +81,45 @@ def augment_clips(
     rng: np.random.Generator,
     config: AugmentConfig,
     sample_rate_hz: int,
+    normalize_silence: bool = False,
 ) -> np.ndarray:
-    """Augment a batch of prepared clips; see the module docstring."""
+    """Augment a batch of prepared clips; see the module docstring.
+
+    ``normalize_silence``: scale each silence example (noise at a random volume) by 1/max, as
+    the per-clip max normalisation of the feature spec does to a decoded silence clip in the
+    reference pipeline; background noise is then mixed in like for any other example.
+    """
     b = clips.shape[0]
     max_shift = round(config.time_shift_ms * sample_rate_hz / 1000)
     shifts = rng.integers(-max_shift, max_shift + 1, b) if max_shift else np.zeros(b, np.int64)
     out = _time_shift(clips.astype(np.float32, copy=False), shifts)
     silence = np.asarray(silence, dtype=bool)
-    use_noise = (rng.random(b) < config.background_frequency) | silence
-    volumes = np.where(
-        silence,
-        rng.uniform(0, config.silence_volume, b),
-        rng.uniform(0, config.background_volume, b),
+    out[silence] = silence_clips(
+        int(silence.sum()),
+        noise=noise,
+        rng=rng,
+        volume=config.silence_volume,
+        normalize=normalize_silence,
     )
-    out[silence] = 0.0
+    use_noise = rng.random(b) < config.background_frequency
+    volumes = rng.uniform(0, config.background_volume, b).astype(np.float32)
     if len(noise) and use_noise.any():
         rows = np.flatnonzero(use_noise)
-        out[rows] += noise.segments(rows.size, rng) * volumes[rows, None].astype(np.float32)
+        out[rows] += noise.segments(rows.size, rng) * volumes[rows, None]
     np.clip(out, -1.0, 1.0, out=out)
     return out
+
+
+def silence_clips(
+    count: int, *, noise: NoiseBank, rng: np.random.Generator, volume: float, normalize: bool
+) -> np.ndarray:
+    """Silence examples: noise segments at volume U(0, ``volume``), optionally scaled by 1/max
+    (then the volume cancels out, as it does for a decoded clip in the reference)."""
+    clips = noise.segments(count, rng) * rng.uniform(0, volume, count).astype(np.float32)[:, None]
+    if normalize and count:
+        peak = clips.max(axis=1, keepdims=True)
+        clips /= np.where(peak > 0, peak, np.float32(1))
+    return np.clip(clips, -1.0, 1.0).astype(np.float32)
 
 
 def spec_augment(

@@ -25,7 +25,7 @@ import numpy as np
 
 import features
 from kws.audio import AudioError, load_mono
-from kws.data.augment import AugmentConfig, NoiseBank, augment_clips, spec_augment
+from kws.data.augment import AugmentConfig, NoiseBank, augment_clips, silence_clips, spec_augment
 from kws.data.index import DataIndex, Example
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "load_split",
 ]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -170,7 +170,8 @@ def fixed_features(
     """Deterministic features of an evaluation split: (n, frames, coefficients).
 
     Silence examples get a noise segment at a volume drawn from a generator seeded with
-    ``seed``; word and unknown clips are used as they are.
+    ``seed`` (scaled to a peak of 1 when the spec normalises clips by their max, as a decoded
+    silence clip is); word and unknown clips are used as they are.
     """
     config = config or AugmentConfig()
     path = None
@@ -186,8 +187,13 @@ def fixed_features(
     rows = np.flatnonzero(data.silence)
     if rows.size:
         rng = np.random.default_rng([seed, 0x5111])
-        volumes = rng.uniform(0, config.silence_volume, rows.size).astype(np.float32)
-        clips[rows] = np.clip(noise.segments(rows.size, rng) * volumes[:, None], -1, 1)
+        clips[rows] = silence_clips(
+            rows.size,
+            noise=noise,
+            rng=rng,
+            volume=config.silence_volume,
+            normalize=spec.clip_norm is features.ClipNorm.MAX,
+        )
     out = _features(clips, spec)
     if path is not None:
         _save_atomic(path, out, {"count": len(data), "seed": seed, "spec": spec.to_dict()})
@@ -234,6 +240,7 @@ class TrainingBatches:
                 rng=rng,
                 config=self.config,
                 sample_rate_hz=self.spec.sample_rate_hz,
+                normalize_silence=self.spec.clip_norm is features.ClipNorm.MAX,
             )
             x = _features(clips, self.spec)
             if self.config.time_masks or self.config.freq_masks:

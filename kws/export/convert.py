@@ -7,6 +7,8 @@ representative set of training features.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,4 +40,5 @@ def to_tflite(model: Any, *, representative: np.ndarray | None = None) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the traced signature
+        return converter.convert()

@@ -99,7 +99,11 @@ def _arm_sizes(out: Path) -> dict[str, Any]:
     sections = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+        if (
+            len(parts) >= 2
+            and parts[0] in (".text", ".rodata", ".data", ".bss")
+            and parts[1].isdigit()
+        ):
             sections[parts[0]] = int(parts[1])
     return {"compiler": gcc, "sections": sections}
 

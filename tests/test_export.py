@@ -161,3 +161,12 @@ def test_export_fails_past_max_drop_and_for_non_runs(run: Path, tmp_path: Path) 
         export(tmp_path)
     result = runner.invoke(app, ["export", str(run), "--target", "teensy"])
     assert result.exit_code == 2
+
+
+def test_first_difference_names_the_operator(run: Path) -> None:
+    from kws.export.runtime import first_difference
+
+    flat = (run / "export" / "model_int8.tflite").read_bytes()
+    lite = TFLiteModel(flat)
+    example = np.zeros(lite.input_shape[1:], np.int8)
+    assert first_difference(flat, example) is None  # per-tensor FC: bit-identical everywhere

@@ -27,7 +27,13 @@ import models
 from kws import data as kdata
 from kws.export.convert import to_tflite
 from kws.export.csources import write_c_sources
-from kws.export.runtime import ModelFileError, TFLiteModel, micro_arena_bytes, run_micro
+from kws.export.runtime import (
+    ModelFileError,
+    TFLiteModel,
+    first_difference,
+    micro_arena_bytes,
+    run_micro,
+)
 from kws.fsutil import atomic_path
 from kws.runs import manifest, now, read_json, write_json
 
@@ -212,7 +218,11 @@ def export(
         ref_out = ref.run_raw(raw)
         micro_out = run_micro(int8_flat, raw, arena=arena)
         diff = np.abs(ref_out.astype(np.int32) - micro_out.astype(np.int32))
-        identical = float((diff.max(axis=1) == 0).mean())
+        per_example = diff.reshape(len(diff), -1).max(axis=1)
+        identical = float((per_example == 0).mean())
+        first = None
+        if identical < 1.0:
+            first = first_difference(int8_flat, raw[int(np.argmax(per_example))])
         report["int8"] = {
             "bytes": len(int8_flat),
             "operators": lite.operators(),
@@ -228,6 +238,7 @@ def export(
             "examples": len(raw),
             "identical_rate": identical,
             "max_diff_lsb": int(diff.max()),
+            "first_differing_operator": first,
             "reference": "LiteRT BUILTIN_REF kernels",
         }
         say("writing C sources")
@@ -269,7 +280,8 @@ def export(
             raise ExportError(
                 f"TFLM differs from LiteRT's reference kernels on "
                 f"{1 - report['tflm_parity']['identical_rate']:.2%} of examples "
-                f"(max {report['tflm_parity']['max_diff_lsb']} LSB); see {out / 'report.json'}"
+                f"(max {report['tflm_parity']['max_diff_lsb']} LSB), first at "
+                f"{report['tflm_parity']['first_differing_operator']}; see {out / 'report.json'}"
             )
         if report["accuracy"]["drop_points"] > max_drop:
             raise ExportError(

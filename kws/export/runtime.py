@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ModelFileError", "QuantParams", "TFLiteModel", "micro_arena_bytes", "run_micro"]
+__all__ = [
+    "ModelFileError",
+    "QuantParams",
+    "TFLiteModel",
+    "first_difference",
+    "micro_arena_bytes",
+    "run_micro",
+]
 
 
 class ModelFileError(ValueError):
@@ -132,6 +139,38 @@ def run_micro(flatbuffer: bytes, raw_inputs: np.ndarray, *, arena: int) -> np.nd
         interpreter.invoke()
         out.append(np.array(interpreter.get_output(0))[0].copy())
     return np.stack(out)
+
+
+def first_difference(flatbuffer: bytes, raw_input: np.ndarray) -> str | None:
+    """The first operator whose output differs between LiteRT's reference kernels and TFLM
+    on one input (both keep every intermediate tensor), as "OP (output tensor T, N LSB)"."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from tflite_micro import runtime
+
+    ref = Interpreter(
+        model_content=flatbuffer,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+        experimental_preserve_all_tensors=True,
+    )
+    ref.allocate_tensors()
+    ref.set_tensor(ref.get_input_details()[0]["index"], raw_input[None])
+    ref.invoke()
+    with _quiet_stderr():
+        micro = runtime.Interpreter.from_bytes(
+            flatbuffer,
+            arena_size=1 << 22,
+            intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
+        )
+    micro.set_input(raw_input[None], 0)
+    micro.invoke()
+    for op in ref._get_ops_details():
+        for tensor in op["outputs"]:
+            a = ref.get_tensor(tensor)
+            b = np.asarray(micro.GetTensor(int(tensor), 0)["tensor_data"]).reshape(a.shape)
+            if not np.array_equal(a, b):
+                lsb = int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
+                return f"{op['op_name']} (output tensor {tensor}, {lsb} LSB)"
+    return None
 
 
 def micro_arena_bytes(flatbuffer: bytes, example: np.ndarray, *, upper: int = 1 << 22) -> int:

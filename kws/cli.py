@@ -809,6 +809,12 @@ def export_cli(
         float,
         typer.Option(help="Fail when int8 accuracy is more than this many points below float."),
     ] = 1.0,
+    max_lsb: Annotated[
+        int,
+        typer.Option(
+            help="Accept TFLM outputs up to this many LSB from LiteRT's reference kernels."
+        ),
+    ] = 0,
     target: Annotated[
         list[FitTarget] | None,
         typer.Option(help="Fit check against these boards [default: all].", show_default=False),
@@ -828,6 +834,7 @@ def export_cli(
             int8=int8,
             calibration=calibration,
             max_drop=max_drop,
+            max_lsb=max_lsb,
             targets=targets,
             cache_dir=cache_dir or default_cache_dir(),
             step=lambda s: status.update(s),

@@ -474,9 +474,9 @@ def models_cli(
     classes: Annotated[int, typer.Option(help="Number of output classes (words + 2).")] = 12,
 ) -> None:
     """List the model architectures with their size and cost for a feature spec."""
-    from kws.train import _configure_tensorflow
+    from kws.train import configure_tensorflow
 
-    _configure_tensorflow(0)
+    configure_tensorflow(0)
     console.print(_model_table(resolve_spec(preset, spec), classes))
 
 
@@ -612,8 +612,8 @@ def train_cli(
 ) -> None:
     """Train a keyword model into a reproducible run directory."""
     from kws.data import AugmentConfig, IndexOptions, default_cache_dir
-    from kws.runs import manifest_differences, read_json
-    from kws.train import TrainConfig, TrainError, load_run_model
+    from kws.runs import read_json
+    from kws.train import TrainConfig, TrainError
 
     if out is None:
         raise TrainError("--out RUN_DIR is required")
@@ -622,7 +622,7 @@ def train_cli(
         config = TrainConfig.from_dict(read_json(reproduce / "config.json"))
         result = _run_training(config, out, resume=resume, cache_dir=cache)
         console.print(_train_summary(result))
-        _report_reproduction(reproduce, out, load_run_model, read_json, manifest_differences)
+        _report_reproduction(reproduce, out)
         return
     if data_dir is None or words is None:
         raise TrainError("give DATA_DIR and --words (or --reproduce RUN_DIR)")
@@ -654,25 +654,24 @@ def train_cli(
     console.print(_train_summary(result))
 
 
-def _report_reproduction(
-    original: Path, rerun: Path, load: Any, read_json: Any, differences: Any
-) -> None:
-    a, b = load(original), load(rerun)
-    same = all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
-    ma, mb = read_json(original / "metrics.json"), read_json(rerun / "metrics.json")
-    same_metrics = ma["val_accuracy"] == mb["val_accuracy"] and ma["best_epoch"] == mb["best_epoch"]
-    if same and same_metrics:
+def _report_reproduction(original: Path, rerun: Path) -> None:
+    from kws.train import compare_runs
+
+    result = compare_runs(original, rerun)
+    if result.reproduced:
         console.print(
-            f"reproduced: weights bit-identical, validation accuracy {mb['val_accuracy']:.4%} "
-            "identical"
+            f"reproduced: weights bit-identical, validation accuracy "
+            f"{result.val_accuracy[1]:.4%} identical"
         )
         return
+    weights = "identical" if result.weights_identical else "differ"
     console.print(
-        f"[red]not reproduced[/red]: weights {'identical' if same else 'differ'}, "
-        f"validation accuracy {ma['val_accuracy']:.4%} → {mb['val_accuracy']:.4%}"
+        f"[red]not reproduced[/red]: weights {weights}, "
+        f"validation accuracy {result.val_accuracy[0]:.4%} → {result.val_accuracy[1]:.4%}"
     )
-    diffs = differences(read_json(original / "manifest.json"), read_json(rerun / "manifest.json"))
-    for line in diffs or ["no difference in code, packages, platform or data: nondeterminism"]:
+    for line in result.manifest_differences or [
+        "no difference in code, packages, platform or data: nondeterminism"
+    ]:
         console.print(f"  {line}")
     raise typer.Exit(EXIT_FAILED)
 
@@ -736,7 +735,7 @@ def eval_cli(
     from kws.evaluate import EvalError, evaluate
     from kws.plots import plot_confusion
     from kws.runs import write_json
-    from kws.train import _configure_tensorflow
+    from kws.train import configure_tensorflow
 
     mapping = {}
     for item in parse_words(label_map or ""):
@@ -745,7 +744,7 @@ def eval_cli(
         word, label = item.split("=", 1)
         mapping[word.strip()] = label.strip()
     feature_spec = resolve_spec(preset, spec) if (preset or spec) else None
-    _configure_tensorflow(0)
+    configure_tensorflow(0)
     report = evaluate(
         target,
         data,

@@ -31,7 +31,17 @@ import models
 from kws import data as kdata
 from kws.runs import manifest, now, read_json, write_csv, write_json
 
-__all__ = ["EpochLog", "TrainConfig", "TrainError", "TrainResult", "load_run_model", "train"]
+__all__ = [
+    "EpochLog",
+    "Reproduction",
+    "TrainConfig",
+    "TrainError",
+    "TrainResult",
+    "compare_runs",
+    "configure_tensorflow",
+    "load_run_model",
+    "train",
+]
 
 CONFIG_FORMAT = "kws.TrainConfig/1"
 
@@ -137,7 +147,7 @@ class TrainResult:
     resumed_from: int  # epochs already done when this call started
 
 
-def _configure_tensorflow(seed: int) -> None:
+def configure_tensorflow(seed: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
@@ -273,7 +283,7 @@ def train(
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir.mkdir(exist_ok=True)
-    _configure_tensorflow(config.seed)
+    configure_tensorflow(config.seed)
     import keras
     import tensorflow as tf
 
@@ -349,6 +359,35 @@ def train(
     return TrainResult(
         run_dir, best_epoch, best_acc, history, train_seconds, int(best.count_params()), done
     )
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """How a re-run compares with the run it reproduces."""
+
+    weights_identical: bool
+    metrics_identical: bool
+    val_accuracy: tuple[float, float]
+    manifest_differences: list[str]
+
+    @property
+    def reproduced(self) -> bool:
+        return self.weights_identical and self.metrics_identical
+
+
+def compare_runs(original: Path, rerun: Path) -> Reproduction:
+    """Compare two run directories: weights bit for bit, metrics, and what differs in the
+    manifests (code, packages, platform, data) that could explain a difference."""
+    from kws.runs import manifest_differences
+
+    a, b = load_run_model(original), load_run_model(rerun)
+    same = all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+    ma, mb = read_json(Path(original) / "metrics.json"), read_json(Path(rerun) / "metrics.json")
+    same_metrics = (ma["val_accuracy"], ma["best_epoch"]) == (mb["val_accuracy"], mb["best_epoch"])
+    diffs = manifest_differences(
+        read_json(Path(original) / "manifest.json"), read_json(Path(rerun) / "manifest.json")
+    )
+    return Reproduction(same, same_metrics, (ma["val_accuracy"], mb["val_accuracy"]), diffs)
 
 
 def _finish(

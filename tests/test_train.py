@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from kws.cli import app
 from kws.data import IndexOptions
 from kws.evaluate import EvalError, evaluate
-from kws.train import TrainConfig, TrainError, load_run_model, train
+from kws.train import TrainConfig, TrainError, compare_runs, load_run_model, train
 
 runner = CliRunner()
 WORDS = ("yes", "no", "up")
@@ -154,6 +154,8 @@ def test_same_config_gives_bit_identical_weights_and_reproduce(
     assert "reproduced: weights bit-identical" in result.output
     other = train(config(dataset, seed=6), tmp_path / "d", cache_dir=tmp_path / "c")
     assert other.run_dir.exists()
+    verdict = compare_runs(tmp_path / "a", tmp_path / "d")
+    assert not verdict.reproduced and not verdict.weights_identical
     assert not all(
         np.array_equal(x, y)
         for x, y in zip(weights(tmp_path / "a"), weights(tmp_path / "d"), strict=True)

@@ -150,7 +150,7 @@ def export(
     is accepted (0: bit-identical required).
     """
     from kws.evaluate import evaluate_arrays
-    from kws.train import _configure_tensorflow, load_run_model
+    from kws.train import configure_tensorflow, load_run_model
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists() or not (run_dir / "model.keras").exists():
@@ -165,7 +165,7 @@ def export(
     spec = features.FeatureSpec.from_dict(config["spec"])
     labels = (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
     seed = int(config.get("seed", 0))
-    _configure_tensorflow(seed)
+    configure_tensorflow(seed)
     out = run_dir / "export"
     out.mkdir(exist_ok=True)
 

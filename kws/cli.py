@@ -500,7 +500,9 @@ def _train_progress(progress: Progress, epochs: int) -> dict[str, Any]:
         console.print(
             f"epoch {log.epoch:>3}: loss {log.loss:.4f}  acc {log.accuracy:.4f}  "
             f"val_loss {log.val_loss:.4f}  val_acc {log.val_accuracy:.4f}  "
-            f"lr {log.lr:.2e}  {log.seconds:.1f} s"
+            f"lr {log.lr:.2e}  {log.seconds:.1f} s",
+            soft_wrap=True,
+            highlight=False,
         )
 
     return {"on_epoch_start": start, "on_batch": batch, "on_epoch_end": end}

@@ -632,7 +632,7 @@ def train_cli(
         time_masks=2 if spec_augment else 0, freq_masks=2 if spec_augment else 0
     )
     config = TrainConfig(
-        data_dir=str(data_dir),
+        data_dir=str(data_dir.resolve()),
         words=tuple(parse_words(words)),
         model=model.value,
         tiny_model=tiny,

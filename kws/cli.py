@@ -3,6 +3,7 @@ library code raises, and this module turns the known errors into one-line messag
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import json
@@ -24,11 +25,11 @@ from kws import __version__
 from kws.alignment import align_summary, default_jobs, write_align_report
 from kws.audio import AudioError
 from kws.data.download import DownloadError
-from kws.data.index import DataError
+from kws.data.index import DataError, IndexOptions
 from kws.evaluate import EvalError
-from kws.export import ExportError, ModelFileError
+from kws.export import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, ExportError, ModelFileError
 from kws.fsutil import atomic_path
-from kws.train import TrainError
+from kws.train import DEFAULT_AUGMENT, TrainConfig, TrainError
 
 app = typer.Typer(
     name="kws",
@@ -59,6 +60,14 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Defaults are defined once, in the library's dataclasses, and shown by --help from there.
+INDEX_DEFAULTS = IndexOptions()
+TRAIN_DEFAULTS = {
+    f.name: f.default
+    for f in dataclasses.fields(TrainConfig)
+    if f.default is not dataclasses.MISSING
+}
 
 
 def reports_errors(func: F) -> F:
@@ -380,19 +389,19 @@ def data_index_cli(
     ],
     validation: Annotated[
         float, typer.Option(help="Validation percentage (hash split by speaker).")
-    ] = 10.0,
+    ] = INDEX_DEFAULTS.validation_percentage,
     testing: Annotated[
         float, typer.Option(help="Testing percentage (hash split by speaker).")
-    ] = 10.0,
+    ] = INDEX_DEFAULTS.testing_percentage,
     silence: Annotated[
         float, typer.Option(help="Silence examples, % of each split's word count.")
-    ] = 10.0,
+    ] = INDEX_DEFAULTS.silence_percentage,
     unknown: Annotated[
         float, typer.Option(help="Unknown-word examples, % of each split's word count.")
-    ] = 10.0,
+    ] = INDEX_DEFAULTS.unknown_percentage,
     seed: Annotated[
         int, typer.Option(help="Seed for drawing unknown words and shuffling.")
-    ] = 59185,
+    ] = INDEX_DEFAULTS.seed,
     as_test: Annotated[
         bool,
         typer.Option(
@@ -569,23 +578,37 @@ def train_cli(
         Path | None,
         typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 40,
-    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 100,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = TRAIN_DEFAULTS["epochs"],
+    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = TRAIN_DEFAULTS[
+        "batch_size"
+    ],
     lr: Annotated[
         float, typer.Option(help="Peak learning rate (linear warm-up, cosine decay).")
-    ] = 0.003,
-    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
-    validation: Annotated[float, typer.Option(help="Validation percentage (hash split).")] = 10.0,
-    testing: Annotated[float, typer.Option(help="Testing percentage (hash split).")] = 10.0,
-    silence: Annotated[float, typer.Option(help="Silence examples, % of words.")] = 10.0,
-    unknown: Annotated[float, typer.Option(help="Unknown-word examples, % of words.")] = 10.0,
+    ] = TRAIN_DEFAULTS["lr"],
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = TRAIN_DEFAULTS[
+        "seed"
+    ],
+    validation: Annotated[
+        float, typer.Option(help="Validation percentage (hash split).")
+    ] = INDEX_DEFAULTS.validation_percentage,
+    testing: Annotated[
+        float, typer.Option(help="Testing percentage (hash split).")
+    ] = INDEX_DEFAULTS.testing_percentage,
+    silence: Annotated[
+        float, typer.Option(help="Silence examples, % of words.")
+    ] = INDEX_DEFAULTS.silence_percentage,
+    unknown: Annotated[
+        float, typer.Option(help="Unknown-word examples, % of words.")
+    ] = INDEX_DEFAULTS.unknown_percentage,
     label_smoothing: Annotated[
         float, typer.Option(help="Label smoothing of the cross-entropy.")
-    ] = 0.1,
-    warmup_epochs: Annotated[int, typer.Option(help="Epochs of linear learning-rate warm-up.")] = 2,
+    ] = TRAIN_DEFAULTS["label_smoothing"],
+    warmup_epochs: Annotated[
+        int, typer.Option(help="Epochs of linear learning-rate warm-up.")
+    ] = TRAIN_DEFAULTS["warmup_epochs"],
     weight_decay: Annotated[
         float, typer.Option(help="AdamW decoupled weight decay (0: Adam).")
-    ] = 0.0,
+    ] = TRAIN_DEFAULTS["weight_decay"],
     spec_augment: Annotated[
         bool,
         typer.Option(
@@ -613,7 +636,7 @@ def train_cli(
     ] = None,
 ) -> None:
     """Train a keyword model into a reproducible run directory."""
-    from kws.data import AugmentConfig, IndexOptions, default_cache_dir
+    from kws.data import default_cache_dir
     from kws.runs import read_json
     from kws.train import TrainConfig, TrainError
 
@@ -628,8 +651,10 @@ def train_cli(
         return
     if data_dir is None or words is None:
         raise TrainError("give DATA_DIR and --words (or --reproduce RUN_DIR)")
-    augment = AugmentConfig(
-        time_masks=2 if spec_augment else 0, freq_masks=2 if spec_augment else 0
+    augment = (
+        DEFAULT_AUGMENT
+        if spec_augment
+        else dataclasses.replace(DEFAULT_AUGMENT, time_masks=0, freq_masks=0)
     )
     config = TrainConfig(
         data_dir=str(data_dir.resolve()),
@@ -805,11 +830,11 @@ def export_cli(
     ] = True,
     calibration: Annotated[
         int, typer.Option(help="Training examples used to calibrate int8 quantisation.")
-    ] = 400,
+    ] = DEFAULT_CALIBRATION,
     max_drop: Annotated[
         float,
         typer.Option(help="Fail when int8 accuracy is more than this many points below float."),
-    ] = 1.0,
+    ] = DEFAULT_MAX_DROP,
     max_lsb: Annotated[
         int,
         typer.Option(

@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 CONFIG_FORMAT = "kws.TrainConfig/1"
+# TensorFlow's augmentation plus SpecAugment: 2 time masks (<= 5 frames), 2 coefficient masks.
+DEFAULT_AUGMENT = kdata.AugmentConfig(time_masks=2, freq_masks=2)
 
 
 class TrainError(ValueError):
@@ -60,9 +62,7 @@ class TrainConfig:
     tiny_model: bool = False
     spec: features.FeatureSpec = field(default_factory=features.FeatureSpec)
     index: kdata.IndexOptions = field(default_factory=kdata.IndexOptions)
-    augment: kdata.AugmentConfig = field(
-        default_factory=lambda: kdata.AugmentConfig(time_masks=2, freq_masks=2)
-    )
+    augment: kdata.AugmentConfig = DEFAULT_AUGMENT
     epochs: int = 40
     batch_size: int = 100
     lr: float = 0.003

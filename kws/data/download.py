@@ -127,7 +127,13 @@ def _fetch(archive: Archive, part: Path, progress: Progress | None) -> None:
                 if have and response.status != 206:  # server ignored the Range: start over
                     have = 0
                 length = response.headers.get("Content-Length")
-                total = archive.size or (have + int(length) if length else None)
+                offered = have + int(length) if length else None
+                if archive.size is not None and offered is not None and offered != archive.size:
+                    raise DownloadError(
+                        f"{archive.url}: the server offers {offered} bytes, the published size "
+                        f"of {archive.name} is {archive.size}; is --url the right archive?"
+                    )
+                total = archive.size or offered
                 with part.open("ab" if have else "wb") as out:
                     while chunk := response.read(CHUNK_BYTES):
                         out.write(chunk)

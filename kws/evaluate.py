@@ -219,6 +219,7 @@ def evaluate(
     words = [w for w in model_labels if w not in special]
     words += [w for w in label_map if w not in words and w not in special]
     options = kdata.IndexOptions(**config["index"]) if "index" in config else kdata.IndexOptions()
+    seed = int(config.get("seed", seed))  # a run's silence features are drawn with its seed
     index = kdata.build_index(data_dir, words=words, options=options, as_test=as_test)
     splits = ["testing"] if as_test else (list(kdata.SPLITS) if split == "all" else [split])
     if any(s not in kdata.SPLITS for s in splits):

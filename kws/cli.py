@@ -606,6 +606,9 @@ def train_cli(
     warmup_epochs: Annotated[
         int, typer.Option(help="Epochs of linear learning-rate warm-up.")
     ] = TRAIN_DEFAULTS["warmup_epochs"],
+    bn_momentum: Annotated[
+        float, typer.Option(help="BatchNorm moving-average momentum.")
+    ] = TRAIN_DEFAULTS["bn_momentum"],
     weight_decay: Annotated[
         float, typer.Option(help="AdamW decoupled weight decay (0: Adam).")
     ] = TRAIN_DEFAULTS["weight_decay"],
@@ -667,6 +670,7 @@ def train_cli(
         batch_size=batch_size,
         lr=lr,
         label_smoothing=label_smoothing,
+        bn_momentum=bn_momentum,
         warmup_epochs=warmup_epochs,
         weight_decay=weight_decay,
         seed=seed,

@@ -69,6 +69,7 @@ class TrainConfig:
     warmup_epochs: int = 2
     weight_decay: float = 0.0
     label_smoothing: float = 0.1
+    bn_momentum: float = 0.99
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -84,6 +85,8 @@ class TrainConfig:
             raise TrainError(f"learning rate must be positive, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:
             raise TrainError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 < self.bn_momentum < 1:
+            raise TrainError(f"BatchNorm momentum must be in (0, 1), got {self.bn_momentum}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +107,7 @@ class TrainConfig:
                     "warmup_epochs",
                     "weight_decay",
                     "label_smoothing",
+                    "bn_momentum",
                     "seed",
                 )
             },
@@ -300,6 +304,9 @@ def train(
         model = models.build(
             config.model, config.spec.shape, len(config.labels), tiny=config.tiny_model
         )
+        for layer in model.layers:  # moving statistics: how fast they follow the weights
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = config.bn_momentum
         _compile(model, config, steps)
         history, best_epoch, best_acc, done = [], -1, -1.0, 0
         write_json(run_dir / "config.json", config.to_dict())

@@ -137,7 +137,7 @@ def align_cli(
     jobs: Annotated[
         int | None,
         typer.Option(
-            "--jobs", "-j", help="Worker processes [default: all cores].", show_default=False
+            "--jobs", "-j", help="Worker processes (default: all cores).", show_default=False
         ),
     ] = None,
     report: Annotated[
@@ -166,7 +166,7 @@ def align_cli(
     sample_rate: Annotated[
         int | None,
         typer.Option(
-            help="Resample the output to this rate in Hz [default: keep the input's].",
+            help="Resample the output to this rate in Hz (default: keep the input's).",
             show_default=False,
         ),
     ] = None,
@@ -244,7 +244,17 @@ def resolve_spec(preset_name: str | None, spec_file: Path | None) -> features.Fe
     return features.preset(preset_name or features.DEFAULT_PRESET)
 
 
-PRESET_HELP = f"Feature preset: {', '.join(features.PRESETS)} [default: {features.DEFAULT_PRESET}]."
+PRESET_HELP = f"Feature preset: {', '.join(features.PRESETS)} (default: {features.DEFAULT_PRESET})."
+
+# Options several commands share, declared once.
+PresetOption = Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)]
+SpecOption = Annotated[
+    Path | None,
+    typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
+]
+CacheDirOption = Annotated[
+    Path | None, typer.Option(help="Feature cache (default: ~/.cache/kws).", show_default=False)
+]
 
 
 @app.command("features")
@@ -256,7 +266,7 @@ def features_cli(
             help="Audio files (one clip each).", exists=True, dir_okay=False, show_default=False
         ),
     ],
-    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
+    preset: PresetOption = None,
     spec: Annotated[
         Path | None,
         typer.Option(
@@ -475,11 +485,8 @@ def _model_table(spec: features.FeatureSpec, num_classes: int) -> Table:
 @app.command("models")
 @reports_errors
 def models_cli(
-    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
-    spec: Annotated[
-        Path | None,
-        typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
-    ] = None,
+    preset: PresetOption = None,
+    spec: SpecOption = None,
     classes: Annotated[int, typer.Option(help="Number of output classes (words + 2).")] = 12,
 ) -> None:
     """List the model architectures with their size and cost for a feature spec."""
@@ -573,11 +580,8 @@ def train_cli(
     model: Annotated[
         ModelName, typer.Option(help="Architecture (see `kws models`).")
     ] = DEFAULT_MODEL,
-    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
-    spec: Annotated[
-        Path | None,
-        typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
-    ] = None,
+    preset: PresetOption = None,
+    spec: SpecOption = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = TRAIN_DEFAULTS["epochs"],
     batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = TRAIN_DEFAULTS[
         "batch_size"
@@ -634,9 +638,7 @@ def train_cli(
             show_default=False,
         ),
     ] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Feature cache [default: ~/.cache/kws].", show_default=False)
-    ] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Train a keyword model into a reproducible run directory."""
     from kws.data import default_cache_dir
@@ -739,11 +741,8 @@ def eval_cli(
         str | None,
         typer.Option(help="Label order of a bare model, comma-separated.", show_default=False),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help=PRESET_HELP, show_default=False)] = None,
-    spec: Annotated[
-        Path | None,
-        typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
-    ] = None,
+    preset: PresetOption = None,
+    spec: SpecOption = None,
     label_map: Annotated[
         str | None,
         typer.Option(
@@ -757,9 +756,7 @@ def eval_cli(
     plot: Annotated[
         Path | None, typer.Option(help="Confusion matrix PNG.", show_default=False)
     ] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Feature cache [default: ~/.cache/kws].", show_default=False)
-    ] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Accuracy, per-class precision/recall and confusion matrix of a model on a dataset."""
     from kws.data import default_cache_dir
@@ -847,11 +844,9 @@ def export_cli(
     ] = 0,
     target: Annotated[
         list[FitTarget] | None,
-        typer.Option(help="Fit check against these boards [default: all].", show_default=False),
+        typer.Option(help="Fit check against these boards (default: all).", show_default=False),
     ] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Feature cache [default: ~/.cache/kws].", show_default=False)
-    ] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Write RUN_DIR/export/: float and int8 .tflite, C sources for TFLM, and a verified report."""
     from kws.data import default_cache_dir

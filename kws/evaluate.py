@@ -20,7 +20,7 @@ from kws import data as kdata
 
 __all__ = ["EvalError", "EvalReport", "evaluate", "evaluate_arrays", "load_predictor"]
 
-PREDICT_BATCH = 256
+PREDICT_BATCH = 256  # Keras predict batch
 
 
 class EvalError(ValueError):
@@ -97,53 +97,21 @@ class KerasPredictor:
 
 
 class TFLitePredictor:
-    """LiteRT interpreter; int8 inputs quantised with the model's scale and zero point."""
+    """A .tflite model through `kws.export.runtime.TFLiteModel` (LiteRT; int8 inputs are
+    quantised with the model's own scale and zero point, outputs dequantised)."""
 
     def __init__(self, path: Path) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+        from kws.export.runtime import TFLiteModel
 
         try:
-            self.interpreter = Interpreter(model_path=str(path))
-        except (ValueError, RuntimeError) as e:
-            raise EvalError(f"{path}: not a valid .tflite model ({e})") from None
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-        self.input_shape = tuple(int(d) for d in self.input["shape"][1:])
-        self.batch = None
-
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        scale, zero = self.input["quantization"]
-        if np.issubdtype(dtype, np.integer) and scale:
-            info = np.iinfo(dtype)
-            return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
-        return x.astype(dtype)
-
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        scale, zero = self.output["quantization"]
-        if np.issubdtype(y.dtype, np.integer) and scale:
-            return (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
+            flatbuffer = path.read_bytes()
+        except OSError as e:
+            raise EvalError(f"{path}: cannot read ({e.strerror})") from None
+        self.model = TFLiteModel(flatbuffer, name=str(path))
+        self.input_shape = self.model.input_shape[1:]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        # Device models have a fixed batch of 1 (static shapes): run them one example at a time.
-        dynamic = int(self.input.get("shape_signature", self.input["shape"])[0]) == -1
-        step = PREDICT_BATCH if dynamic else int(self.input["shape"][0])
-        out = []
-        for start in range(0, len(x), step):
-            chunk = self._quantize(x[start : start + step])
-            if self.batch != len(chunk) and (dynamic or self.batch is None):
-                self.interpreter.resize_tensor_input(
-                    self.input["index"], [len(chunk), *self.input_shape]
-                )
-                self.interpreter.allocate_tensors()
-                self.input = self.interpreter.get_input_details()[0]
-                self.output = self.interpreter.get_output_details()[0]
-                self.batch = len(chunk)
-            self.interpreter.set_tensor(self.input["index"], chunk)
-            self.interpreter.invoke()
-            out.append(self._dequantize(self.interpreter.get_tensor(self.output["index"])))
-        return np.concatenate(out)
+        return self.model.predict(x)
 
 
 def load_predictor(

@@ -11,10 +11,11 @@ from pathlib import Path
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place when the block succeeds,
-    delete it when the block raises (KeyboardInterrupt included)."""
+    delete it when the block raises (KeyboardInterrupt included). The temporary name keeps
+    the suffix, for writers that choose the format by it (Keras' ``.keras``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -29,6 +29,7 @@ import numpy as np
 import features
 import models
 from kws import data as kdata
+from kws.fsutil import atomic_path
 from kws.runs import manifest, now, read_json, write_csv, write_json
 
 __all__ = [
@@ -203,12 +204,8 @@ def load_run_model(run_dir: Path, *, name: str = "model.keras") -> Any:
 
 
 def _save_model(model: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class _Data:

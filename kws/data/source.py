@@ -27,6 +27,8 @@ import features
 from kws.audio import AudioError, load_mono
 from kws.data.augment import AugmentConfig, NoiseBank, augment_clips, silence_clips, spec_augment
 from kws.data.index import DataIndex, Example
+from kws.fsutil import atomic_path
+from kws.runs import write_json
 
 __all__ = [
     "SplitClips",
@@ -74,15 +76,10 @@ def _quick_key(
 
 
 def _save_atomic(path: Path, array: np.ndarray, meta: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with tmp.open("wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
-    finally:
-        tmp.unlink(missing_ok=True)
+    """The array, then its metadata (a cache entry counts only when both exist)."""
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.save(f, array)
+    write_json(path.with_suffix(".json"), meta)
 
 
 def _cached(path: Path) -> tuple[np.ndarray, dict[str, object]] | None:

@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "LoudestWindowScanner",
+    "accumulator",
     "loudest_window",
     "loudest_window_sum",
     "magnitude",
@@ -37,12 +38,20 @@ def _check_length(length_samples: int) -> int:
     return int(length_samples)
 
 
-def magnitude(samples: np.ndarray) -> np.ndarray:
-    """|mono down-mix| of a block: int64 for integer input (exact), float64 for float input.
+def accumulator(dtype: np.dtype) -> type:
+    """Exact running-sum type: int64 for integer samples, float64 for float samples."""
+    return np.int64 if np.issubdtype(dtype, np.integer) else np.float64
+
+
+def magnitude(samples: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """|mono down-mix| of a block, in `accumulator` precision.
 
     Parameters
     ----------
     samples : np.ndarray [shape=(n,) or (n, channels)]
+    out : np.ndarray [shape=(n,)], optional
+        Buffer to write into (of the accumulator dtype), so a caller scanning many blocks
+        does not allocate fresh memory for each.
 
     Returns
     -------
@@ -53,13 +62,13 @@ def magnitude(samples: np.ndarray) -> np.ndarray:
     x = np.asarray(samples)
     if x.ndim not in (1, 2):
         raise AlignParameterError(f"samples must have shape (n,) or (n, channels), got {x.shape}")
-    acc = np.int64 if np.issubdtype(x.dtype, np.integer) else np.float64
+    if out is None:
+        out = np.empty(x.shape[0], dtype=accumulator(x.dtype))
     if x.ndim == 2 and x.shape[1] > 1:
-        return np.abs(x.sum(axis=1, dtype=acc))
-    x = x.reshape(-1)
-    if acc is np.int64 and x.itemsize <= 2:
-        return np.abs(x.astype(np.int32))  # 16-bit magnitudes fit int32; cheaper to sum from
-    return np.abs(x.astype(acc))
+        np.sum(x, axis=1, dtype=out.dtype, out=out)
+    else:
+        out[:] = x.reshape(-1)
+    return np.abs(out, out=out)
 
 
 def window_sums(samples: np.ndarray, *, length_samples: int) -> np.ndarray:
@@ -73,10 +82,9 @@ def window_sums(samples: np.ndarray, *, length_samples: int) -> np.ndarray:
     """
     length = _check_length(length_samples)
     mag = magnitude(samples)
-    acc = np.int64 if mag.dtype.kind in "iu" else np.float64
-    prefix = np.empty(mag.size + 1, dtype=acc)
+    prefix = np.empty(mag.size + 1, dtype=mag.dtype)
     prefix[0] = 0
-    np.cumsum(mag, out=prefix[1:], dtype=acc)
+    np.cumsum(mag, out=prefix[1:])
     if mag.size <= length:
         return prefix[-1:]
     return prefix[length:] - prefix[:-length]
@@ -141,23 +149,10 @@ class LoudestWindowScanner:
             )
         return buf[:size]
 
-    def _magnitude(self, samples: np.ndarray) -> np.ndarray:
-        x = np.asarray(samples)
-        if x.ndim not in (1, 2):
-            raise AlignParameterError(
-                f"samples must have shape (n,) or (n, channels), got {x.shape}"
-            )
-        acc = np.int64 if np.issubdtype(x.dtype, np.integer) else np.float64
-        mag = self._buffer("magnitude", acc, x.shape[0])
-        if x.ndim == 2 and x.shape[1] > 1:
-            np.sum(x, axis=1, dtype=acc, out=mag)
-        else:
-            mag[:] = x.reshape(-1)
-        return np.abs(mag, out=mag)
-
     def update(self, samples: np.ndarray) -> None:
         """Add the next block of samples, shape (m,) or (m, channels)."""
-        mag = self._magnitude(samples)
+        x = np.asarray(samples)
+        mag = magnitude(x, out=self._buffer("magnitude", accumulator(x.dtype), len(x)))
         m = mag.size
         if m == 0:
             return

@@ -252,6 +252,16 @@ SpecOption = Annotated[
     Path | None,
     typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
 ]
+ValidationOption = Annotated[
+    float, typer.Option(help="Validation percentage (hash split by speaker).")
+]
+TestingOption = Annotated[float, typer.Option(help="Testing percentage (hash split by speaker).")]
+SilenceOption = Annotated[
+    float, typer.Option(help="Silence examples, % of each split's word count.")
+]
+UnknownOption = Annotated[
+    float, typer.Option(help="Unknown-word examples, % of each split's word count.")
+]
 CacheDirOption = Annotated[
     Path | None, typer.Option(help="Feature cache (default: ~/.cache/kws).", show_default=False)
 ]
@@ -397,18 +407,10 @@ def data_index_cli(
     words: Annotated[
         str, typer.Option(help="Wanted words, comma-separated, e.g. yes,no,up.", show_default=False)
     ],
-    validation: Annotated[
-        float, typer.Option(help="Validation percentage (hash split by speaker).")
-    ] = INDEX_DEFAULTS.validation_percentage,
-    testing: Annotated[
-        float, typer.Option(help="Testing percentage (hash split by speaker).")
-    ] = INDEX_DEFAULTS.testing_percentage,
-    silence: Annotated[
-        float, typer.Option(help="Silence examples, % of each split's word count.")
-    ] = INDEX_DEFAULTS.silence_percentage,
-    unknown: Annotated[
-        float, typer.Option(help="Unknown-word examples, % of each split's word count.")
-    ] = INDEX_DEFAULTS.unknown_percentage,
+    validation: ValidationOption = INDEX_DEFAULTS.validation_percentage,
+    testing: TestingOption = INDEX_DEFAULTS.testing_percentage,
+    silence: SilenceOption = INDEX_DEFAULTS.silence_percentage,
+    unknown: UnknownOption = INDEX_DEFAULTS.unknown_percentage,
     seed: Annotated[
         int, typer.Option(help="Seed for drawing unknown words and shuffling.")
     ] = INDEX_DEFAULTS.seed,
@@ -592,18 +594,10 @@ def train_cli(
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = TRAIN_DEFAULTS[
         "seed"
     ],
-    validation: Annotated[
-        float, typer.Option(help="Validation percentage (hash split).")
-    ] = INDEX_DEFAULTS.validation_percentage,
-    testing: Annotated[
-        float, typer.Option(help="Testing percentage (hash split).")
-    ] = INDEX_DEFAULTS.testing_percentage,
-    silence: Annotated[
-        float, typer.Option(help="Silence examples, % of words.")
-    ] = INDEX_DEFAULTS.silence_percentage,
-    unknown: Annotated[
-        float, typer.Option(help="Unknown-word examples, % of words.")
-    ] = INDEX_DEFAULTS.unknown_percentage,
+    validation: ValidationOption = INDEX_DEFAULTS.validation_percentage,
+    testing: TestingOption = INDEX_DEFAULTS.testing_percentage,
+    silence: SilenceOption = INDEX_DEFAULTS.silence_percentage,
+    unknown: UnknownOption = INDEX_DEFAULTS.unknown_percentage,
     label_smoothing: Annotated[
         float, typer.Option(help="Label smoothing of the cross-entropy.")
     ] = TRAIN_DEFAULTS["label_smoothing"],

@@ -358,11 +358,8 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(log)
     writer.close()
-    _finish(config, run_dir, data, history, best_epoch, best_acc, train_seconds, started)
-    best = load_run_model(run_dir)
-    return TrainResult(
-        run_dir, best_epoch, best_acc, history, train_seconds, int(best.count_params()), done
-    )
+    params = _finish(config, run_dir, data, history, best_epoch, best_acc, train_seconds, started)
+    return TrainResult(run_dir, best_epoch, best_acc, history, train_seconds, params, done)
 
 
 @dataclass(frozen=True)
@@ -403,8 +400,8 @@ def _finish(
     best_acc: float,
     train_seconds: float,
     started: str,
-) -> None:
-    """metrics.json, manifest.json and the plots, from the best model."""
+) -> int:
+    """metrics.json, manifest.json and the plots, from the best model; returns its parameters."""
     from kws.evaluate import evaluate_arrays
     from kws.plots import plot_confusion, plot_curves
 
@@ -440,3 +437,4 @@ def _finish(
         run_dir / "confusion.png",
         title=f"validation, accuracy {best_acc:.2%} (epoch {best_epoch})",
     )
+    return summary.params

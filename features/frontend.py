@@ -230,7 +230,10 @@ def _mel_frames(signal: np.ndarray, spec: FeatureSpec) -> np.ndarray:
         mags = np.abs(X).astype(np.float32)
         if spec.spectrum is Spectrum.POWER:
             mags *= mags
-        np.matmul(mags, weights, out=out[start : start + n])
+        # one vector-matrix product per frame: BLAS gives a row of a matrix product bits
+        # that depend on how many rows came with it; this way a frame's mel energies do not
+        # depend on the batch or chunk it was computed in (streaming == offline, exactly)
+        np.matmul(mags[..., None, :], weights, out=out[start : start + n, :, None, :])
         buffers.put(padded)
 
     if threads == 1:

@@ -26,9 +26,13 @@ from kws.alignment import align_summary, default_jobs, write_align_report
 from kws.audio import AudioError
 from kws.data.download import DownloadError
 from kws.data.index import DataError, IndexOptions
+from kws.data.streams import StreamOptions
 from kws.evaluate import EvalError
 from kws.export import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, ExportError, ModelFileError
 from kws.fsutil import atomic_path
+from kws.live import DEFAULT_BLOCK_MS, LiveError
+from kws.stream import DEFAULT_HOP_MS, DEFAULT_SMOOTHING, SmoothingConfig, StreamError
+from kws.stream_eval import DEFAULT_TOLERANCE_MS
 from kws.train import DEFAULT_AUGMENT, TrainConfig, TrainError
 
 app = typer.Typer(
@@ -57,6 +61,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     EvalError,
     ExportError,
     ModelFileError,
+    StreamError,
+    LiveError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -461,6 +467,98 @@ def data_index_cli(
     )
     for path, reason in index.skipped:
         err_console.print(f"skipped: {data_dir / path}: {reason}", highlight=False, soft_wrap=True)
+
+
+STREAM_DEFAULTS = StreamOptions()
+
+
+@data_app.command("make-stream")
+@reports_errors
+def data_make_stream_cli(
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Dataset folder: one sub-folder per word (+ _background_noise_).",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    words: Annotated[
+        str, typer.Option(help="Keywords, comma-separated, e.g. yes,no,up.", show_default=False)
+    ],
+    out: Annotated[
+        Path, typer.Option(help="The long recording (.wav) to write.", show_default=False)
+    ],
+    truth: Annotated[
+        Path, typer.Option(help="Its ground truth (.csv) to write.", show_default=False)
+    ],
+    minutes: Annotated[
+        float, typer.Option(help="Length of the recording.")
+    ] = STREAM_DEFAULTS.minutes,
+    splits: Annotated[
+        str, typer.Option(help="Hash-split parts to draw clips from, comma-separated.")
+    ] = ",".join(STREAM_DEFAULTS.splits),
+    as_test: Annotated[
+        bool,
+        typer.Option("--as-test", help="DATA is an official test-set folder: use all of it."),
+    ] = False,
+    word_gap_ms: Annotated[
+        float, typer.Option(help="Distance between words.")
+    ] = STREAM_DEFAULTS.word_gap_ms,
+    jitter_ms: Annotated[
+        float, typer.Option(help="Uniform jitter of each word's position (±).")
+    ] = STREAM_DEFAULTS.jitter_ms,
+    unknown_fraction: Annotated[
+        float, typer.Option(help="Share of words that are not keywords.")
+    ] = STREAM_DEFAULTS.unknown_fraction,
+    background_volume: Annotated[
+        float, typer.Option(help="Largest volume of the background noise bed.")
+    ] = STREAM_DEFAULTS.background_volume,
+    validation: ValidationOption = INDEX_DEFAULTS.validation_percentage,
+    testing: TestingOption = INDEX_DEFAULTS.testing_percentage,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = STREAM_DEFAULTS.seed,
+) -> None:
+    """A long test recording with words every ~2 s over background noise, and its truth."""
+    import soundfile as sf
+
+    from kws.data.streams import make_stream, write_truth
+
+    if out.resolve() == truth.resolve():
+        raise DataError("--out and --truth must be different files")
+    options = StreamOptions(
+        minutes=minutes,
+        word_gap_ms=word_gap_ms,
+        jitter_ms=jitter_ms,
+        unknown_fraction=unknown_fraction,
+        background_volume=background_volume,
+        splits=tuple(parse_words(splits)),
+        seed=seed,
+    )
+    index = IndexOptions(validation_percentage=validation, testing_percentage=testing)
+    rate = INDEX_DEFAULTS.sample_rate_hz
+    audio, words_placed = make_stream(
+        data_dir,
+        words=parse_words(words),
+        options=options,
+        index=index,
+        as_test=as_test,
+        sample_rate_hz=rate,
+    )
+    with atomic_path(out) as tmp:
+        sf.write(tmp, audio, rate, subtype="PCM_16", format="WAV")
+    with atomic_path(truth) as tmp:
+        write_truth(tmp, words_placed)
+    keywords = sum(w.label != "_unknown_" for w in words_placed)
+    table = Table(title=f"kws data make-stream {data_dir}", show_edge=False, show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("length", f"{len(audio) / rate / 60:.1f} min")
+    table.add_row("keywords", str(keywords))
+    table.add_row("other words", str(len(words_placed) - keywords))
+    table.add_row("recording", str(out))
+    table.add_row("truth", str(truth))
+    console.print(table)
 
 
 def parse_words(text: str) -> list[str]:
@@ -903,6 +1001,280 @@ def export_table(report: dict[str, Any]) -> Table:
             arm.get("skipped") or ", ".join(f"{k} {v:,} B" for k, v in arm["sections"].items()),
         )
     return table
+
+
+# --- streaming: listen and stream-eval ---------------------------------------------------
+HopOption = Annotated[
+    float,
+    typer.Option("--hop-ms", help="Run the model every this many ms (a multiple of the stride)."),
+]
+ThresholdOption = Annotated[float, typer.Option(help="Averaged score a keyword needs to fire.")]
+AverageOption = Annotated[
+    float, typer.Option("--average-ms", help="Scores are averaged over this much time.")
+]
+SuppressionOption = Annotated[
+    float, typer.Option("--suppression-ms", help="Nothing fires this long after a detection.")
+]
+MinCountOption = Annotated[
+    int, typer.Option("--min-count", help="Results the average needs before anything fires.")
+]
+ModelTarget = Annotated[
+    Path,
+    typer.Argument(
+        help="Run directory (its model.keras), .keras or .tflite model (float or int8).",
+        exists=True,
+        show_default=False,
+    ),
+]
+SMOOTHING_DEFAULTS = DEFAULT_SMOOTHING
+
+
+def _smoothing(threshold: float, average_ms: float, suppression_ms: float, min_count: int) -> Any:
+    return SmoothingConfig(
+        average_window_ms=average_ms,
+        threshold=threshold,
+        suppression_ms=suppression_ms,
+        minimum_count=min_count,
+    )
+
+
+def _load_stream_model(target: Path) -> Any:
+    from kws.stream import load_window_model
+
+    if target.is_dir() or target.suffix == ".keras":
+        from kws.train import configure_tensorflow
+
+        configure_tensorflow(0)
+    return load_window_model(target)
+
+
+@app.command("listen")
+@reports_errors
+def listen_cli(
+    target: ModelTarget,
+    device: Annotated[
+        int | None,
+        typer.Option(help="Input device index (see --list-devices).", show_default=False),
+    ] = None,
+    list_devices: Annotated[
+        bool, typer.Option("--list-devices", help="List the audio input devices and exit.")
+    ] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Stream this recording instead of the microphone.",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    realtime: Annotated[
+        bool, typer.Option("--realtime", help="With --file: play it at real-time speed.")
+    ] = False,
+    threshold: ThresholdOption = SMOOTHING_DEFAULTS.threshold,
+    average_ms: AverageOption = SMOOTHING_DEFAULTS.average_window_ms,
+    suppression_ms: SuppressionOption = SMOOTHING_DEFAULTS.suppression_ms,
+    min_count: MinCountOption = SMOOTHING_DEFAULTS.minimum_count,
+    hop_ms: HopOption = DEFAULT_HOP_MS,
+    block_ms: Annotated[
+        float, typer.Option("--block-ms", help="Audio block size read from the source.")
+    ] = DEFAULT_BLOCK_MS,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON detection event per line (no view).")
+    ] = False,
+) -> None:
+    """Detect keywords live on the microphone, or in a recording streamed through the same path."""
+    import sys
+
+    from rich.live import Live
+
+    from kws.live import (
+        FileSource,
+        LiveView,
+        MicSource,
+        input_devices,
+        json_printer,
+        listen,
+        load_sounddevice,
+    )
+    from kws.stream import StreamingDetector
+
+    if list_devices:
+        devices = input_devices(load_sounddevice())
+        if not devices:
+            raise LiveError("no audio input device found (is a microphone connected and allowed?)")
+        table = Table(title="audio input devices", show_edge=False)
+        for column in ("index", "name", "channels", "default rate"):
+            table.add_column(column)
+        for d in devices:
+            table.add_row(
+                str(d["index"]), d["name"], str(d["channels"]), f"{d['default_rate_hz']:g} Hz"
+            )
+        console.print(table)
+        return
+    model = _load_stream_model(target)
+    rate = model.spec.sample_rate_hz
+    detector = StreamingDetector(
+        model, hop_ms=hop_ms, smoothing=_smoothing(threshold, average_ms, suppression_ms, min_count)
+    )
+    if file is not None:
+        source: Any = FileSource(file, sample_rate_hz=rate, block_ms=block_ms, realtime=realtime)
+    else:
+        source = MicSource(sample_rate_hz=rate, device=device, block_ms=block_ms)
+    if json_out:
+        stats = listen(source, detector, on_detection=json_printer(sys.stdout))
+        typer.echo(
+            json.dumps(
+                {
+                    "event": "end",
+                    "audio_s": round(stats.audio_s, 3),
+                    "detections": len(stats.detections),
+                    "realtime_factor": round(stats.realtime_factor, 5),
+                    "cpu_share": round(stats.cpu_share, 5),
+                    "interrupted": stats.interrupted,
+                }
+            )
+        )
+        return
+    view = LiveView(model.labels, source=source.name, threshold=threshold)
+    with Live(
+        get_renderable=lambda: view.render(rate),
+        console=console,
+        refresh_per_second=10,
+        transient=False,
+    ):
+        stats = listen(source, detector, on_chunk=view.on_chunk, on_detection=view.on_detection)
+    table = Table(title=f"kws listen {source.name}", show_edge=False)
+    for column in ("time", "word", "score"):
+        table.add_column(column, justify="right")
+    for d in stats.detections:
+        table.add_row(f"{d.time_s:.2f} s", d.label, f"{d.score:.2f}")
+    console.print(table)
+    console.print(
+        f"{len(stats.detections)} detections in {stats.audio_s:.1f} s of audio; "
+        f"{stats.wall_s:.2f} s wall (real-time factor {stats.realtime_factor:.4f}), "
+        f"CPU {100 * stats.cpu_share:.2f} % of one core"
+        + (" — stopped with Ctrl-C" if stats.interrupted else "")
+    )
+
+
+@app.command("stream-eval")
+@reports_errors
+def stream_eval_cli(
+    target: ModelTarget,
+    wav: Annotated[
+        Path,
+        typer.Option(help="The long recording.", exists=True, dir_okay=False, show_default=False),
+    ],
+    truth: Annotated[
+        Path,
+        typer.Option(
+            help="Its ground truth CSV (kws data make-stream).",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ],
+    tolerance_ms: Annotated[
+        float,
+        typer.Option("--tolerance-ms", help="A detection may come this long after the word ends."),
+    ] = DEFAULT_TOLERANCE_MS,
+    threshold: ThresholdOption = SMOOTHING_DEFAULTS.threshold,
+    average_ms: AverageOption = SMOOTHING_DEFAULTS.average_window_ms,
+    suppression_ms: SuppressionOption = SMOOTHING_DEFAULTS.suppression_ms,
+    min_count: MinCountOption = SMOOTHING_DEFAULTS.minimum_count,
+    hop_ms: HopOption = DEFAULT_HOP_MS,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for metrics.json, sweep.csv, sweep.png, detections.csv "
+            "(default: RUN_DIR/stream-eval/MODEL).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Streaming accuracy on a long recording: correct, wrong, missed, false accepts per hour,
+    latency, and a threshold sweep (the operating curve)."""
+    from kws.audio import load_mono
+    from kws.data.streams import read_truth
+    from kws.plots import plot_stream_sweep
+    from kws.runs import write_csv, write_json
+    from kws.stream_eval import evaluate_stream
+
+    model = _load_stream_model(target)
+    rate = model.spec.sample_rate_hz
+    words = read_truth(truth)
+    audio = load_mono(wav, sample_rate_hz=rate, resample=True)
+    unknown = sorted({w.label for w in words} - set(model.labels))
+    if unknown:
+        raise DataError(
+            f"{truth}: labels {unknown} are not labels of the model {list(model.labels)}"
+        )
+    report = evaluate_stream(
+        model,
+        audio,
+        words,
+        hop_ms=hop_ms,
+        smoothing=_smoothing(threshold, average_ms, suppression_ms, min_count),
+        tolerance_ms=tolerance_ms,
+    )
+    if out is None:
+        run_dir = target if target.is_dir() else target.parent
+        if not target.is_dir() and run_dir.name == "export":
+            run_dir = run_dir.parent
+        out = run_dir / "stream-eval" / ("model" if target.is_dir() else target.stem)
+    m = report.operating
+    write_json(out / "metrics.json", report.to_dict())
+    write_csv(out / "sweep.csv", [s.to_dict() for s in report.sweep])
+    write_csv(
+        out / "detections.csv",
+        [
+            {**d.to_dict(), "outcome": o}
+            for d, o in zip(report.detections, report.outcomes, strict=True)
+        ],
+    )
+    plot_stream_sweep(report.sweep, out / "sweep.png", title=f"{target} on {wav.name}")
+    table = Table(
+        title=f"kws stream-eval {target} on {wav} ({report.seconds / 60:.1f} min)",
+        show_edge=False,
+        show_header=False,
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = [
+        ("keywords spoken / other words", f"{m.keywords} / {m.other_words}"),
+        ("correct", f"{m.correct_pct:.1f} %"),
+        ("wrong word", f"{m.wrong_pct:.1f} %"),
+        ("missed", f"{m.miss_pct:.1f} %"),
+        ("false accepts (on other words)", f"{m.false_accepts} ({m.false_accepts_on_words})"),
+        ("false accepts per hour", f"{m.false_accepts_per_hour:.1f}"),
+        (
+            "latency after word end, median / p90",
+            f"{m.latency_percentile(50):.0f} / {m.latency_percentile(90):.0f} ms",
+        ),
+        (
+            "TF: matched / correct / wrong / false pos.",
+            f"{m.tf_matched_pct:.1f} / {m.tf_correct_pct:.1f} / {m.tf_wrong_pct:.1f} / "
+            f"{m.tf_false_positive_pct:.1f} %",
+        ),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    sweep = Table(title="threshold sweep (every 4th; all in sweep.csv)", show_edge=False)
+    for column in ("threshold", "correct %", "wrong %", "missed %", "FA/hour", "latency p50 ms"):
+        sweep.add_column(column, justify="right")
+    for s in report.sweep[::4]:
+        sweep.add_row(
+            f"{s.threshold:.2f}",
+            f"{s.correct_pct:.1f}",
+            f"{s.wrong_pct:.1f}",
+            f"{s.miss_pct:.1f}",
+            f"{s.false_accepts_per_hour:.1f}",
+            f"{s.latency_percentile(50):.0f}",
+        )
+    console.print(sweep)
+    console.print(f"written: {out}/metrics.json, sweep.csv, sweep.png, detections.csv")
 
 
 @app.command("demo")

@@ -67,3 +67,27 @@ def plot_confusion(confusion: np.ndarray, labels: Sequence[str], out: Path, *, t
                     color="white" if confusion[i, j] > high else "black",
                 )
     _save(fig, out)
+
+
+def plot_stream_sweep(sweep: Sequence[Any], out: Path, *, title: str) -> None:
+    """The operating curve of a streaming detector: rates against the threshold, and false
+    accepts per hour against the miss rate (each point one threshold)."""
+    plt = _pyplot()
+    thresholds = [m.threshold for m in sweep]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    ax1.plot(thresholds, [m.correct_pct for m in sweep], label="correct")
+    ax1.plot(thresholds, [m.wrong_pct for m in sweep], label="wrong word")
+    ax1.plot(thresholds, [m.miss_pct for m in sweep], label="missed")
+    ax1.set(xlabel="threshold", ylabel="% of keywords spoken", title="keywords")
+    ax1.grid(alpha=0.3)
+    ax1.legend()
+    misses = [m.miss_pct for m in sweep]
+    fa = [m.false_accepts_per_hour for m in sweep]
+    ax2.plot(misses, fa, marker=".")
+    for m in sweep[:: max(1, len(sweep) // 8)]:
+        ax2.annotate(f"{m.threshold:.2f}", (m.miss_pct, m.false_accepts_per_hour), fontsize=8)
+    ax2.set(xlabel="missed keywords (%)", ylabel="false accepts per hour", title="operating curve")
+    ax2.set_yscale("symlog", linthresh=1)
+    ax2.grid(alpha=0.3)
+    fig.suptitle(title)
+    _save(fig, out)

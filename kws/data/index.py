@@ -32,6 +32,7 @@ __all__ = [
     "Example",
     "IndexOptions",
     "build_index",
+    "scan_folders",
     "which_set",
 ]
 
@@ -179,6 +180,17 @@ def _scan(root: Path, options: IndexOptions, index: DataIndex) -> dict[str, list
             files.append(rel)
         folders[entry.name] = files
     return folders
+
+
+def scan_folders(
+    root: Path | str, options: IndexOptions = IndexOptions()
+) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Every usable audio file per sub-folder (paths relative to ``root``, sorted), and the
+    files skipped with the reason."""
+    root = Path(root)
+    index = DataIndex(root, (), {s: [] for s in SPLITS}, [])
+    folders = _scan(root, options, index)
+    return folders, index.skipped
 
 
 def build_index(

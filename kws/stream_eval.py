@@ -1,0 +1,234 @@
+"""`kws stream-eval`: how a streaming detector does on a long recording with known words.
+
+In: a model (`kws.stream.WindowModel`), the recording, its ground truth (`StreamWord` list:
+keywords and other words, each with the span of the spoken word), smoothing settings, a
+matching tolerance and thresholds to sweep. Out: a `StreamReport`: the metrics at the chosen
+threshold, the same metrics for every threshold of the sweep (the operating curve), the
+detections and their latencies.
+
+Matching: a detection at time t belongs to a spoken word when t lies in
+[word start, word end + tolerance]; each word takes at most one detection (a second one is a
+false accept), a detection of a word's own label is preferred over one of another word's.
+
+- correct: a keyword detected with its label; wrong: a keyword detected as another keyword;
+  missed: a keyword with no detection. Percentages are of the keywords spoken.
+- false accepts: detections on other (``_unknown_``) words and on no word at all (noise,
+  silence, a second detection of the same word), per hour of audio.
+- TensorFlow's streaming metrics (test_streaming_accuracy) are percentages of all words
+  spoken, other words included: matched (any detection), correct, wrong (other label,
+  including detections of other words), false positives (detections matching no word).
+- latency: detection time minus the end of the word, for correct detections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kws.data.index import LABEL_UNKNOWN
+from kws.data.streams import StreamWord
+from kws.stream import (
+    DEFAULT_HOP_MS,
+    DEFAULT_SMOOTHING,
+    Detection,
+    SmoothingConfig,
+    WindowModel,
+    detections_at,
+    score_stream,
+    smoothed_tops,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "StreamMetrics",
+    "StreamReport",
+    "evaluate_stream",
+    "score_detections",
+]
+
+DEFAULT_TOLERANCE_MS = 750.0
+DEFAULT_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.02))
+
+
+@dataclass
+class StreamMetrics:
+    threshold: float
+    hours: float
+    keywords: int
+    other_words: int
+    correct: int
+    wrong: int
+    missed: int
+    false_accepts: int
+    false_accepts_on_words: int  # of the false accepts, those on other words
+    tf_matched_pct: float
+    tf_correct_pct: float
+    tf_wrong_pct: float
+    tf_false_positive_pct: float
+    latency_ms: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def correct_pct(self) -> float:
+        return 100 * self.correct / self.keywords if self.keywords else float("nan")
+
+    @property
+    def wrong_pct(self) -> float:
+        return 100 * self.wrong / self.keywords if self.keywords else float("nan")
+
+    @property
+    def miss_pct(self) -> float:
+        return 100 * self.missed / self.keywords if self.keywords else float("nan")
+
+    @property
+    def false_accepts_per_hour(self) -> float:
+        return self.false_accepts / self.hours if self.hours else float("nan")
+
+    def latency_percentile(self, q: float) -> float:
+        return float(np.percentile(self.latency_ms, q)) if self.latency_ms else float("nan")
+
+    def to_dict(self, *, latencies: bool = False) -> dict[str, Any]:
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "latency_ms"}
+        out.update(
+            correct_pct=self.correct_pct,
+            wrong_pct=self.wrong_pct,
+            miss_pct=self.miss_pct,
+            false_accepts_per_hour=self.false_accepts_per_hour,
+            latency_median_ms=self.latency_percentile(50),
+            latency_p90_ms=self.latency_percentile(90),
+        )
+        if latencies:
+            out["latency_ms"] = self.latency_ms
+        return out
+
+
+@dataclass
+class StreamReport:
+    model: str
+    hop_ms: float
+    smoothing: SmoothingConfig
+    tolerance_ms: float
+    seconds: float
+    operating: StreamMetrics
+    sweep: list[StreamMetrics]
+    detections: list[Detection]
+    outcomes: list[str]  # per detection: correct, wrong, false_accept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "hop_ms": self.hop_ms,
+            "smoothing": dataclasses.asdict(self.smoothing),
+            "tolerance_ms": self.tolerance_ms,
+            "seconds": self.seconds,
+            "metrics": self.operating.to_dict(),
+            "sweep": [m.to_dict() for m in self.sweep],
+        }
+
+
+def score_detections(
+    detections: Sequence[Detection],
+    truth: Sequence[StreamWord],
+    *,
+    seconds: float,
+    threshold: float,
+    tolerance_ms: float = DEFAULT_TOLERANCE_MS,
+) -> tuple[StreamMetrics, list[str]]:
+    """Match detections to the spoken words; see the module docstring."""
+    tolerance = tolerance_ms / 1000
+    words = sorted(truth, key=lambda w: w.start_s)
+    starts = np.array([w.start_s for w in words])
+    ends = np.array([w.end_s for w in words])
+    taken = np.zeros(len(words), dtype=bool)
+    is_keyword = [w.label != LABEL_UNKNOWN for w in words]
+    correct = wrong = fa = fa_words = 0
+    tf_matched = tf_correct = tf_wrong = tf_fp = 0
+    outcomes: list[str] = []
+    latency: list[float] = []
+    for d in sorted(detections, key=lambda d: d.time_s):
+        # words whose [start, end + tolerance] holds the detection and are not taken yet,
+        # earliest first; a word of the detection's own label first of all
+        candidates = np.flatnonzero((starts <= d.time_s) & (ends + tolerance >= d.time_s) & ~taken)
+        own = [i for i in candidates if words[i].label == d.label]
+        if candidates.size == 0:
+            fa += 1
+            tf_fp += 1
+            outcomes.append("false_accept")
+            continue
+        i = int(own[0] if own else candidates[0])
+        taken[i] = True
+        tf_matched += 1
+        if words[i].label == d.label:
+            tf_correct += 1
+        else:
+            tf_wrong += 1
+        if not is_keyword[i]:
+            fa += 1
+            fa_words += 1
+            outcomes.append("false_accept")
+        elif words[i].label == d.label:
+            correct += 1
+            latency.append(1000 * (d.time_s - words[i].end_s))
+            outcomes.append("correct")
+        else:
+            wrong += 1
+            outcomes.append("wrong")
+    keywords = sum(is_keyword)
+    n = len(words)
+
+    def pct(k: int) -> float:
+        return 100 * k / n if n else float("nan")
+
+    metrics = StreamMetrics(
+        threshold=threshold,
+        hours=seconds / 3600,
+        keywords=keywords,
+        other_words=n - keywords,
+        correct=correct,
+        wrong=wrong,
+        missed=keywords - correct - wrong,
+        false_accepts=fa,
+        false_accepts_on_words=fa_words,
+        tf_matched_pct=pct(tf_matched),
+        tf_correct_pct=pct(tf_correct),
+        tf_wrong_pct=pct(tf_wrong),
+        tf_false_positive_pct=pct(tf_fp),
+        latency_ms=latency,
+    )
+    return metrics, outcomes
+
+
+def evaluate_stream(
+    model: WindowModel,
+    audio: np.ndarray,
+    truth: Sequence[StreamWord],
+    *,
+    hop_ms: float = DEFAULT_HOP_MS,
+    smoothing: SmoothingConfig = DEFAULT_SMOOTHING,
+    tolerance_ms: float = DEFAULT_TOLERANCE_MS,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    chunk_ms: float = 100.0,
+) -> StreamReport:
+    """Stream the recording through the model once, then smooth, detect and match at the
+    chosen threshold and at every threshold of the sweep."""
+    rate = model.spec.sample_rate_hz
+    seconds = len(audio) / rate
+    hops = score_stream(model, audio, hop_ms=hop_ms, chunk_ms=chunk_ms)
+    tops = smoothed_tops(hops, average_window_ms=smoothing.average_window_ms, sample_rate_hz=rate)
+
+    def at(threshold: float) -> tuple[StreamMetrics, list[Detection], list[str]]:
+        config = dataclasses.replace(smoothing, threshold=threshold)
+        found = detections_at(model.labels, tops, config, sample_rate_hz=rate)
+        metrics, outcomes = score_detections(
+            found, truth, seconds=seconds, threshold=threshold, tolerance_ms=tolerance_ms
+        )
+        return metrics, found, outcomes
+
+    operating, found, outcomes = at(smoothing.threshold)
+    sweep = [at(t)[0] for t in sorted(set(thresholds))]
+    return StreamReport(
+        model.name, hop_ms, smoothing, tolerance_ms, seconds, operating, sweep, found, outcomes
+    )

@@ -1,0 +1,389 @@
+"""Streaming: scores equal offline scores on the same windows, whatever the chunking;
+smoothing, suppression and minimum count; make-stream, stream-eval and listen end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import make_word_dataset, write
+from typer.testing import CliRunner
+
+import features
+from kws.cli import app
+from kws.data import IndexOptions
+from kws.data.streams import StreamOptions, StreamWord, make_stream, read_truth, write_truth
+from kws.stream import (
+    Detection,
+    PosteriorSmoother,
+    SmoothingConfig,
+    StreamError,
+    StreamingDetector,
+    StreamingScorer,
+    detections_at,
+    load_window_model,
+    score_stream,
+    smoothed_tops,
+)
+from kws.stream_eval import evaluate_stream, score_detections
+from kws.train import TrainConfig, train
+
+runner = CliRunner()
+RATE = 16_000
+LABELS = ("_silence_", "_unknown_", "yes", "no", "up")
+
+
+class LinearModel:
+    """A fixed random linear 'model' with a softmax: fast, deterministic, any spec."""
+
+    def __init__(self, spec: features.FeatureSpec, labels: tuple[str, ...] = LABELS) -> None:
+        self.spec, self.labels, self.name = spec, labels, "linear"
+        w = np.random.default_rng(0).normal(size=(int(np.prod(spec.shape)), len(labels)))
+        self.w = (w / 50).astype(np.float32)
+
+    def scores(self, window: np.ndarray) -> np.ndarray:
+        z = window.reshape(-1) @ self.w
+        e = np.exp(z - z.max())
+        return (e / e.sum()).astype(np.float32)
+
+
+def _speechy(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    n = int(seconds * RATE)
+    x = rng.normal(0, 0.01, n)
+    for start in range(RATE // 2, n - RATE, RATE):  # a tone burst every second
+        x[start : start + 6000] += 0.5 * np.sin(np.arange(6000) * 0.2) * np.hanning(6000)
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("preset", ["mlperf-tiny", "tf-speech-commands"])
+def test_streaming_scores_equal_offline_windows(preset: str, rng: np.random.Generator) -> None:
+    spec = features.preset(preset)
+    model = LinearModel(spec)
+    audio = _speechy(rng, 4.3)
+    hops = score_stream(model, audio, hop_ms=40, chunk_ms=70)
+    hop = round(40 * RATE / 1000)
+    count = (len(audio) - spec.clip_samples) // hop + 1
+    assert [h.end_sample for h in hops] == [w * hop + spec.clip_samples for w in range(count)]
+    clips = np.stack([audio[w * hop : w * hop + spec.clip_samples] for w in range(count)])
+    offline = np.stack([model.scores(f) for f in features.mfcc(clips, spec=spec)])
+    streamed = np.stack([h.scores for h in hops])
+    np.testing.assert_array_equal(streamed, offline)  # same windows, same arithmetic
+    np.testing.assert_array_equal([h.peak for h in hops], clips.max(axis=1))
+
+
+def test_results_do_not_depend_on_chunk_size(rng: np.random.Generator) -> None:
+    spec = features.preset("mlperf-tiny")
+    model = LinearModel(spec)
+    audio = _speechy(rng, 3.2)
+    reference = np.stack([h.scores for h in score_stream(model, audio, chunk_ms=1000 * 3.2)])
+    for chunk_ms in (0.0625, 7.3, 20, 333):  # 1 sample, odd, one stride, long
+        scores = np.stack([h.scores for h in score_stream(model, audio, chunk_ms=chunk_ms)])
+        np.testing.assert_array_equal(scores, reference)
+    # irregular chunk sizes through the detector give the same detections too
+    config = SmoothingConfig(threshold=0.0, average_window_ms=100, suppression_ms=300)
+    one = StreamingDetector(model, smoothing=config)
+    _, found_a = one.update(audio)
+    two = StreamingDetector(model, smoothing=config)
+    cuts = np.sort(rng.integers(0, len(audio), 40))
+    found_b = []
+    for piece in np.split(audio, cuts):
+        found_b.extend(two.update(piece)[1])
+    assert found_a and found_a == found_b
+
+
+def test_scorer_memory_is_bounded_and_reset_restarts(rng: np.random.Generator) -> None:
+    spec = features.preset("mlperf-tiny")
+    scorer = StreamingScorer(LinearModel(spec))
+    audio = _speechy(rng, 6.0)
+    first = []
+    for piece in np.split(audio, 60):
+        first.extend(scorer.update(piece))
+        assert scorer._audio.size < spec.clip_samples + scorer.hop_samples + piece.size
+        assert len(scorer._mel) <= spec.num_frames + scorer.hop_frames + 1
+    scorer.reset()
+    again = scorer.update(audio)
+    assert [h.end_sample for h in again] == [h.end_sample for h in first]
+    np.testing.assert_array_equal(again[-1].scores, first[-1].scores)
+
+
+def test_hop_must_be_a_multiple_of_the_stride() -> None:
+    model = LinearModel(features.preset("mlperf-tiny"))
+    with pytest.raises(StreamError, match="multiple of the feature stride"):
+        StreamingScorer(model, hop_ms=30)
+    with pytest.raises(Exception, match="float"):
+        StreamingScorer(model).update(np.zeros(100, np.int16))
+
+
+def _one_hot(label: int, strength: float = 0.9) -> np.ndarray:
+    s = np.full(len(LABELS), (1 - strength) / (len(LABELS) - 1), np.float32)
+    s[label] = strength
+    return s
+
+
+def test_smoother_threshold_minimum_count_and_suppression() -> None:
+    hop = 320  # 20 ms
+    config = SmoothingConfig(
+        average_window_ms=100, threshold=0.6, suppression_ms=500, minimum_count=3
+    )
+    smoother = PosteriorSmoother(LABELS, config, sample_rate_hz=RATE)
+    fired = []
+    # "yes" held for 1.5 s: fires at the third result (minimum count), then again only after
+    # the suppression time has passed (the same word may fire again)
+    for k in range(75):
+        d = smoother.update(_one_hot(2), sample=(k + 1) * hop)
+        if d is not None:
+            fired.append((k, d))
+    assert [k for k, _ in fired] == [2, 28, 54]
+    assert all(d.label == "yes" and d.score == pytest.approx(0.9) for _, d in fired)
+    assert fired[0][1].time_s == pytest.approx(3 * hop / RATE)
+    # silence and unknown never fire, however sure
+    smoother.reset()
+    for k in range(20):
+        assert smoother.update(_one_hot(0, 0.99), sample=(k + 1) * hop) is None
+        assert smoother.update(_one_hot(1, 0.99), sample=(k + 1) * hop + 1) is None
+    # a different word inside the suppression time does not fire either
+    smoother.reset()
+    out = [smoother.update(_one_hot(2 + (k >= 5)), sample=(k + 1) * hop) for k in range(30)]
+    labels = [(k, d.label) for k, d in enumerate(out) if d is not None]
+    assert labels[0] == (2, "yes")
+    assert labels[1][1] == "no" and (labels[1][0] + 1) * hop - 3 * hop > 500 * RATE / 1000
+    # averaging: one confident hop among uncertain ones stays below the threshold
+    smoother.reset()
+    weak = np.full(len(LABELS), 1 / len(LABELS), np.float32)
+    results = [smoother.update(weak, sample=(k + 1) * hop) for k in range(4)]
+    results.append(smoother.update(_one_hot(3, 0.99), sample=5 * hop))
+    assert results == [None] * 5
+
+
+def test_smoother_rejects_bad_settings() -> None:
+    with pytest.raises(StreamError, match="threshold"):
+        SmoothingConfig(threshold=1.5)
+    with pytest.raises(StreamError, match="minimum count"):
+        SmoothingConfig(minimum_count=0)
+    with pytest.raises(StreamError, match="no keyword"):
+        PosteriorSmoother(("_silence_", "_unknown_"), sample_rate_hz=RATE)
+    smoother = PosteriorSmoother(LABELS, sample_rate_hz=RATE)
+    with pytest.raises(StreamError, match="5 labels"):
+        smoother.update(np.zeros(3), sample=0)
+
+
+def test_sweep_shortcut_equals_the_smoother(rng: np.random.Generator) -> None:
+    model = LinearModel(features.preset("mlperf-tiny"))
+    hops = score_stream(model, _speechy(rng, 6.0))
+    for threshold in (0.0, 0.3, 0.5):
+        config = SmoothingConfig(threshold=threshold, average_window_ms=200, suppression_ms=400)
+        smoother = PosteriorSmoother(LABELS, config, sample_rate_hz=RATE)
+        direct = [smoother.update(h.scores, sample=h.end_sample) for h in hops]
+        tops = smoothed_tops(hops, average_window_ms=200, sample_rate_hz=RATE)
+        assert detections_at(LABELS, tops, config, sample_rate_hz=RATE) == [
+            d for d in direct if d is not None
+        ]
+
+
+def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
+    truth = [
+        StreamWord("yes", 1.0, 1.5, 0.8, ""),
+        StreamWord("no", 3.0, 3.4, 2.8, ""),
+        StreamWord("_unknown_", 5.0, 5.5, 4.8, ""),
+        StreamWord("up", 7.0, 7.5, 6.8, ""),  # missed
+    ]
+    found = [
+        Detection("yes", 0.9, 1.6),  # correct, 100 ms after the end
+        Detection("yes", 0.9, 1.9),  # the same word again: a false accept
+        Detection("up", 0.8, 3.3),  # wrong word
+        Detection("no", 0.8, 5.2),  # on another word: false accept
+        Detection("up", 0.8, 9.0),  # on nothing: false accept
+    ]
+    m, outcomes = score_detections(found, truth, seconds=3600, threshold=0.5, tolerance_ms=750)
+    assert (m.keywords, m.other_words) == (3, 1)
+    assert (m.correct, m.wrong, m.missed) == (1, 1, 1)
+    assert (m.false_accepts, m.false_accepts_on_words) == (3, 1)
+    assert m.false_accepts_per_hour == 3
+    assert m.latency_ms == pytest.approx([100])
+    assert outcomes == ["correct", "false_accept", "wrong", "false_accept", "false_accept"]
+    # TensorFlow's view: of 4 words, 3 matched (yes, no, _unknown_), 1 correct, 2 wrong
+    assert (m.tf_matched_pct, m.tf_correct_pct, m.tf_wrong_pct) == (75, 25, 50)
+    assert m.tf_false_positive_pct == 50  # the double "yes" and the one on nothing
+
+
+@pytest.fixture(scope="module")
+def tone_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stream")
+    data = make_word_dataset(root / "words", np.random.default_rng(5), per_word=30)
+    config = TrainConfig(
+        data_dir=str(data),
+        words=("yes", "no", "up"),
+        model="ds_cnn-s",
+        tiny_model=True,
+        epochs=4,
+        batch_size=16,
+        lr=0.01,
+        warmup_epochs=0,
+        index=IndexOptions(validation_percentage=25, testing_percentage=25),
+        seed=3,
+    )
+    train(config, root / "run", cache_dir=root / "cache")
+    return root / "run"
+
+
+def test_make_stream_is_seeded_and_truthful(tmp_path: Path) -> None:
+    data = make_word_dataset(tmp_path / "words", np.random.default_rng(8), per_word=20)
+    options = StreamOptions(minutes=0.5, seed=4, splits=("training", "validation", "testing"))
+    audio, truth = make_stream(data, words=["yes", "no", "up"], options=options)
+    again, truth2 = make_stream(data, words=["yes", "no", "up"], options=options)
+    np.testing.assert_array_equal(audio, again)
+    assert truth == truth2
+    assert audio.dtype == np.float32 and len(audio) == 30 * RATE
+    assert np.abs(audio).max() <= 1
+    assert len(truth) == 14  # a word every 2 s, the last slot leaves room for a clip
+    assert {w.label for w in truth} <= {"yes", "no", "up", "_unknown_"}
+    for w in truth:
+        assert w.clip_start_s <= w.start_s < w.end_s <= w.clip_start_s + 1.0
+        # the tone of the word is there, in its span: loud compared with the noise bed
+        seg = audio[int(w.start_s * RATE) : int(w.end_s * RATE)]
+        assert np.sqrt(np.mean(seg**2)) > 0.05
+    gaps = np.diff([w.clip_start_s for w in truth])
+    assert gaps.min() >= 1.0  # clips never overlap
+    write_truth(tmp_path / "t.csv", truth)
+    assert read_truth(tmp_path / "t.csv") == [
+        StreamWord(
+            w.label, round(w.start_s, 4), round(w.end_s, 4), round(w.clip_start_s, 4), w.source
+        )
+        for w in truth
+    ]
+    other = make_stream(
+        data,
+        words=["yes", "no", "up"],
+        options=StreamOptions(minutes=0.5, seed=5, splits=("training", "validation", "testing")),
+    )[0]
+    assert not np.array_equal(other, audio)
+
+
+def test_make_stream_rejects_bad_input(tmp_path: Path) -> None:
+    data = make_word_dataset(tmp_path / "words", np.random.default_rng(8), per_word=4)
+    with pytest.raises(Exception, match="jitter"):
+        StreamOptions(jitter_ms=800)
+    with pytest.raises(Exception, match="no files for word"):
+        make_stream(data, words=["yes", "maybe"])
+    (tmp_path / "bad.csv").write_text("label,start_s,end_s\nyes,abc,1\n")
+    with pytest.raises(Exception, match=r"bad.csv:2: start_s/end_s must be numbers"):
+        read_truth(tmp_path / "bad.csv")
+
+
+def test_keras_and_int8_models_stream_like_offline(
+    tone_run: Path, rng: np.random.Generator
+) -> None:
+    from kws.export.convert import to_tflite
+    from kws.train import load_run_model
+
+    spec = features.preset("mlperf-tiny")
+    audio = _speechy(rng, 2.5)
+    keras_model = load_window_model(tone_run)
+    hops = score_stream(keras_model, audio, chunk_ms=30)
+    clips = np.stack([audio[h.end_sample - spec.clip_samples : h.end_sample] for h in hops])
+    feats = features.mfcc(clips, spec=spec)
+    offline = load_run_model(tone_run).predict(feats, verbose=0)
+    np.testing.assert_allclose(np.stack([h.scores for h in hops]), offline, atol=1e-5)
+    int8 = tone_run / "int8.tflite"
+    int8.write_bytes(to_tflite(load_run_model(tone_run), representative=feats[:20]))
+    tflite_model = load_window_model(int8, labels=keras_model.labels, spec=spec)
+    a = np.stack([h.scores for h in score_stream(tflite_model, audio, chunk_ms=30)])
+    b = np.stack([h.scores for h in score_stream(tflite_model, audio, chunk_ms=1000)])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, offline, atol=0.1)  # int8 against float
+
+
+def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) -> None:
+    data = Path(json.loads((tone_run / "config.json").read_text())["data_dir"])
+    wav, truth = tmp_path / "long.wav", tmp_path / "truth.csv"
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "make-stream",
+            str(data),
+            "--words",
+            "yes,no,up",
+            "--minutes",
+            "0.5",
+            "--splits",
+            "training,validation,testing",
+            "--out",
+            str(wav),
+            "--truth",
+            str(truth),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert sf.info(wav).samplerate == RATE and sf.info(wav).frames == 30 * RATE
+    assert len(read_truth(truth)) == 14
+
+    result = runner.invoke(
+        app, ["listen", str(tone_run), "--file", str(wav), "--json", "--threshold", "0.5"]
+    )
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert events[-1]["event"] == "end" and events[-1]["audio_s"] == 30.0
+    detections = events[:-1]
+    assert len(detections) == events[-1]["detections"]
+    assert all(e["event"] == "detection" and e["label"] in ("yes", "no", "up") for e in detections)
+    assert [e["time_s"] for e in detections] == sorted(e["time_s"] for e in detections)
+
+    result = runner.invoke(app, ["listen", str(tone_run), "--file", str(wav)])
+    assert result.exit_code == 0, result.output
+    assert "detections in 30.0 s of audio" in result.output
+
+    out = tmp_path / "eval"
+    result = runner.invoke(
+        app,
+        [
+            "stream-eval",
+            str(tone_run),
+            "--wav",
+            str(wav),
+            "--truth",
+            str(truth),
+            "--threshold",
+            "0.5",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    m = metrics["metrics"]
+    assert m["keywords"] + m["other_words"] == 14
+    assert m["correct"] + m["wrong"] + m["missed"] == m["keywords"]
+    assert len(metrics["sweep"]) == len((out / "sweep.csv").read_text().splitlines()) - 1
+    assert (out / "sweep.png").stat().st_size > 0
+    # the CLI's detections are the listen command's at the same threshold
+    rows = (out / "detections.csv").read_text().splitlines()[1:]
+    assert len(rows) == len(detections)
+
+    # the same evaluation through the library equals the CLI's
+    model = load_window_model(tone_run)
+    audio = sf.read(wav, dtype="float32")[0]
+    report = evaluate_stream(
+        model, audio, read_truth(truth), smoothing=SmoothingConfig(threshold=0.5)
+    )
+    assert report.operating.correct == m["correct"]
+
+
+def test_cli_stream_errors_are_one_line(tone_run: Path, tmp_path: Path) -> None:
+    wav = write(tmp_path / "a.wav", np.zeros(RATE * 2))
+    bad = tmp_path / "truth.csv"
+    bad.write_text("label,start_s,end_s\nmaybe,0.1,0.5\n")
+    result = runner.invoke(
+        app, ["stream-eval", str(tone_run), "--wav", str(wav), "--truth", str(bad)]
+    )
+    assert result.exit_code == 2
+    assert "'maybe'" in result.output and "not labels of the model" in result.output
+    result = runner.invoke(app, ["listen", str(tone_run), "--file", str(wav), "--hop-ms", "30"])
+    assert result.exit_code == 2 and "multiple of the feature stride" in result.output
+    text = tmp_path / "x.wav"
+    text.write_text("not audio")
+    result = runner.invoke(app, ["listen", str(tone_run), "--file", str(text)])
+    assert result.exit_code == 2 and "x.wav: not a readable audio file" in result.output

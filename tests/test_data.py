@@ -273,6 +273,25 @@ def test_source_batches_cache_and_fixed_features(tmp_path: Path, rng: np.random.
     )
 
 
+def test_cache_written_by_other_code_is_not_read(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kws.data.source as source
+
+    root = make_dataset(tmp_path / "d", rng, per_word=6)
+    index = build_index(root, words=["yes", "no", "up"], options=IndexOptions())
+    cache = tmp_path / "cache"
+    noise = load_noise(index, spec=SPEC)
+    val = load_split(index, "training", spec=SPEC, cache_dir=cache)
+    fixed_features(val, noise=noise, spec=SPEC, seed=1, cache_dir=cache)
+    before = sorted(p.name for p in cache.glob("*.npy"))
+    assert len(before) == 2
+    monkeypatch.setattr(source, "code_digest", lambda: "other code")
+    val = load_split(index, "training", spec=SPEC, cache_dir=cache)
+    fixed_features(val, noise=noise, spec=SPEC, seed=1, cache_dir=cache)
+    assert len(set(p.name for p in cache.glob("*.npy")) - set(before)) == 2
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not SUBSET.is_dir(), reason="../shared/data/speech_commands_subset absent")
 def test_subset_index() -> None:

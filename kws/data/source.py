@@ -12,6 +12,7 @@ In: an index, a `FeatureSpec`, augmentation settings, a seed. Out:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -40,6 +41,26 @@ __all__ = [
 ]
 
 CACHE_FORMAT = 2
+# the code whose output is cached: a change to any of these files invalidates the cache
+CACHED_CODE = (
+    "features/frontend.py",
+    "features/spec.py",
+    "kws/audio.py",
+    "kws/data/augment.py",
+    "kws/data/source.py",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 (16 hex digits) of the source files that compute cached clips and features, so
+    that a cache written by other code is never read back (a stale cache once gave silence
+    features from before a fix)."""
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    for rel in CACHED_CODE:
+        h.update(rel.encode() + b"\0" + (root / rel).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def default_cache_dir() -> Path:
@@ -65,7 +86,9 @@ class SplitClips:
 def _quick_key(
     index: DataIndex, examples: list[Example], spec: features.FeatureSpec, kind: str
 ) -> str:
-    h = hashlib.sha256(f"{kind}/{CACHE_FORMAT}/{spec.digest()}/{index.labels}".encode())
+    h = hashlib.sha256(
+        f"{kind}/{CACHE_FORMAT}/{code_digest()}/{spec.digest()}/{index.labels}".encode()
+    )
     for e in examples:
         if e.is_silence:
             h.update(b"<silence>\n")
@@ -174,7 +197,8 @@ def fixed_features(
     path = None
     if cache_dir is not None:
         key = hashlib.sha256(
-            f"{data.fingerprint}/{seed}/{config}/{spec.digest()}/{len(data)}".encode()
+            f"{data.fingerprint}/{seed}/{config.silence_volume}/{spec.digest()}/{len(data)}/"
+            f"{CACHE_FORMAT}/{code_digest()}".encode()
         )
         path = Path(cache_dir) / f"features-{key.hexdigest()[:24]}.npy"
         hit = _cached(path)

@@ -714,6 +714,14 @@ def train_cli(
             "--spec-augment/--no-spec-augment", help="SpecAugment masks (2 time, 2 frequency)."
         ),
     ] = True,
+    time_shift_ms: Annotated[
+        float,
+        typer.Option(
+            "--time-shift-ms",
+            help="Shift each training clip by up to this much (±); streaming detectors see "
+            "words at every position of the window.",
+        ),
+    ] = DEFAULT_AUGMENT.time_shift_ms,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="The architecture's tiny() configuration (smoke tests).")
     ] = False,
@@ -748,11 +756,9 @@ def train_cli(
         return
     if data_dir is None or words is None:
         raise TrainError("give DATA_DIR and --words (or --reproduce RUN_DIR)")
-    augment = (
-        DEFAULT_AUGMENT
-        if spec_augment
-        else dataclasses.replace(DEFAULT_AUGMENT, time_masks=0, freq_masks=0)
-    )
+    augment = dataclasses.replace(DEFAULT_AUGMENT, time_shift_ms=time_shift_ms)
+    if not spec_augment:
+        augment = dataclasses.replace(augment, time_masks=0, freq_masks=0)
     config = TrainConfig(
         data_dir=str(data_dir.resolve()),
         words=tuple(parse_words(words)),

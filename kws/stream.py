@@ -207,7 +207,7 @@ class SmoothingConfig:
 
     average_window_ms: float = 500.0
     threshold: float = 0.7
-    suppression_ms: float = 1000.0
+    suppression_ms: float = 1500.0
     minimum_count: int = 3
 
     def __post_init__(self) -> None:

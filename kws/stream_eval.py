@@ -7,8 +7,10 @@ threshold, the same metrics for every threshold of the sweep (the operating curv
 detections and their latencies.
 
 Matching: a detection at time t belongs to a spoken word when t lies in
-[word start, word end + tolerance]; each word takes at most one detection (a second one is a
-false accept), a detection of a word's own label is preferred over one of another word's.
+[start of the word's clip, word end + tolerance] (a detector may fire on the onset of a word,
+before the voiced span that the truth marks begins, but not before its recording does); each
+word takes at most one detection (a second one is a false accept), a detection of a word's
+own label is preferred over one of another word's.
 
 - correct: a keyword detected with its label; wrong: a keyword detected as another keyword;
   missed: a keyword with no detection. Percentages are of the keywords spoken.
@@ -140,7 +142,7 @@ def score_detections(
     """Match detections to the spoken words; see the module docstring."""
     tolerance = tolerance_ms / 1000
     words = sorted(truth, key=lambda w: w.start_s)
-    starts = np.array([w.start_s for w in words])
+    starts = np.array([w.clip_start_s for w in words])
     ends = np.array([w.end_s for w in words])
     taken = np.zeros(len(words), dtype=bool)
     is_keyword = [w.label != LABEL_UNKNOWN for w in words]

@@ -188,25 +188,36 @@ def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
         StreamWord("yes", 1.0, 1.5, 0.8, ""),
         StreamWord("no", 3.0, 3.4, 2.8, ""),
         StreamWord("_unknown_", 5.0, 5.5, 4.8, ""),
-        StreamWord("up", 7.0, 7.5, 6.8, ""),  # missed
+        StreamWord("up", 7.0, 7.5, 6.8, ""),
+        StreamWord("up", 11.0, 11.5, 10.8, ""),  # missed
     ]
     found = [
         Detection("yes", 0.9, 1.6),  # correct, 100 ms after the end
         Detection("yes", 0.9, 1.9),  # the same word again: a false accept
         Detection("up", 0.8, 3.3),  # wrong word
         Detection("no", 0.8, 5.2),  # on another word: false accept
+        Detection("up", 0.8, 6.9),  # on the onset, inside the word's clip: correct
         Detection("up", 0.8, 9.0),  # on nothing: false accept
+        Detection("up", 0.8, 10.7),  # before the clip of the next word: false accept
     ]
     m, outcomes = score_detections(found, truth, seconds=3600, threshold=0.5, tolerance_ms=750)
-    assert (m.keywords, m.other_words) == (3, 1)
-    assert (m.correct, m.wrong, m.missed) == (1, 1, 1)
-    assert (m.false_accepts, m.false_accepts_on_words) == (3, 1)
-    assert m.false_accepts_per_hour == 3
-    assert m.latency_ms == pytest.approx([100])
-    assert outcomes == ["correct", "false_accept", "wrong", "false_accept", "false_accept"]
-    # TensorFlow's view: of 4 words, 3 matched (yes, no, _unknown_), 1 correct, 2 wrong
-    assert (m.tf_matched_pct, m.tf_correct_pct, m.tf_wrong_pct) == (75, 25, 50)
-    assert m.tf_false_positive_pct == 50  # the double "yes" and the one on nothing
+    assert (m.keywords, m.other_words) == (4, 1)
+    assert (m.correct, m.wrong, m.missed) == (2, 1, 1)
+    assert (m.false_accepts, m.false_accepts_on_words) == (4, 1)
+    assert m.false_accepts_per_hour == 4
+    assert m.latency_ms == pytest.approx([100, -600])
+    assert outcomes == [
+        "correct",
+        "false_accept",
+        "wrong",
+        "false_accept",
+        "correct",
+        "false_accept",
+        "false_accept",
+    ]
+    # TensorFlow's view: of 5 words, 4 matched (yes, no, _unknown_, up), 2 correct, 2 wrong
+    assert (m.tf_matched_pct, m.tf_correct_pct, m.tf_wrong_pct) == (80, 40, 40)
+    assert m.tf_false_positive_pct == 60  # the double "yes" and the two on nothing
 
 
 @pytest.fixture(scope="module")

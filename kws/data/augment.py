@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kws.data.index import DataError
+
 __all__ = ["AugmentConfig", "NoiseBank", "augment_clips", "silence_clips", "spec_augment"]
 
 
@@ -32,12 +34,12 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.background_frequency <= 1:
-            raise ValueError(
+            raise DataError(
                 f"background_frequency must be in [0, 1], got {self.background_frequency}"
             )
         for name in ("background_volume", "silence_volume", "time_shift_ms"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 class NoiseBank:

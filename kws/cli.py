@@ -1150,6 +1150,7 @@ def listen_cli(
         transient=False,
     ):
         stats = listen(source, detector, on_chunk=view.on_chunk, on_detection=view.on_detection)
+    console.print()
     table = Table(title=f"kws listen {source.name}", show_edge=False)
     for column in ("time", "word", "score"):
         table.add_column(column, justify="right")

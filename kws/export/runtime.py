@@ -57,10 +57,11 @@ class TFLiteModel:
         self.flatbuffer = flatbuffer
         resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
         try:
-            self.interpreter = Interpreter(
-                model_content=flatbuffer, experimental_op_resolver_type=resolver
-            )
-            self.interpreter.allocate_tensors()
+            with _quiet_stderr():  # LiteRT prints "INFO: Created ... XNNPACK delegate" there
+                self.interpreter = Interpreter(
+                    model_content=flatbuffer, experimental_op_resolver_type=resolver
+                )
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelFileError(f"{name}: not a valid .tflite model ({e})") from None
         inp = self.interpreter.get_input_details()[0]

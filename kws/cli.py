@@ -33,6 +33,7 @@ from kws.fsutil import atomic_path
 from kws.live import DEFAULT_BLOCK_MS, LiveError
 from kws.stream import DEFAULT_HOP_MS, DEFAULT_SMOOTHING, SmoothingConfig, StreamError
 from kws.stream_eval import DEFAULT_TOLERANCE_MS
+from kws.synth import SynthError, SynthOptions
 from kws.train import DEFAULT_AUGMENT, TrainConfig, TrainError
 
 app = typer.Typer(
@@ -63,6 +64,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     ModelFileError,
     StreamError,
     LiveError,
+    SynthError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -1033,6 +1035,7 @@ ModelTarget = Annotated[
     ),
 ]
 SMOOTHING_DEFAULTS = DEFAULT_SMOOTHING
+SYNTH_DEFAULTS = SynthOptions()
 
 
 def _smoothing(threshold: float, average_ms: float, suppression_ms: float, min_count: int) -> Any:
@@ -1282,6 +1285,66 @@ def stream_eval_cli(
         )
     console.print(sweep)
     console.print(f"written: {out}/metrics.json, sweep.csv, sweep.png, detections.csv")
+
+
+class Engine(str, enum.Enum):
+    ESPEAK = "espeak-ng"
+    FLITE = "flite"
+
+
+@app.command("synth")
+@reports_errors
+def synth_cli(
+    words: Annotated[list[str], typer.Argument(help="Words to speak.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder: one sub-folder per word.")],
+    count: Annotated[int, typer.Option(help="Takes per word.")] = SYNTH_DEFAULTS.count,
+    seed: Annotated[int, typer.Option(help="Seed for voices, jitter, silence and noise.")] = (
+        SYNTH_DEFAULTS.seed
+    ),
+    engine: Annotated[
+        list[Engine] | None,
+        typer.Option(help="Engines to use (repeat the option); default: every one installed."),
+    ] = None,
+    noise_seconds: Annotated[
+        float,
+        typer.Option(help="Also write _background_noise_/ recordings this long (0: none)."),
+    ] = 0.0,
+) -> None:
+    """Text-to-speech keyword takes in many voices, dressed as raw recordings to align."""
+    import shlex
+    import sys
+
+    from kws.synth import (
+        SynthOptions,
+        available_voices,
+        synthesize_takes,
+        write_manifest,
+        write_noise,
+    )
+
+    options = SynthOptions(count=count, seed=seed)
+    engines = [e.value for e in engine] if engine else [e.value for e in Engine]
+    voices = available_voices(engines)
+    with progress_bar() as bar:
+        task = bar.add_task("synthesising", total=len(words) * count)
+        files = synthesize_takes(
+            words, out, options=options, voices=voices,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )  # fmt: skip
+    noise = write_noise(out, noise_seconds, seed=seed) if noise_seconds > 0 else []
+    command = shlex.join(["kws", *sys.argv[1:]]) if sys.argv else "kws synth"
+    write_manifest(out, words=words, options=options, voices=voices, command=command)
+    table = Table(title=f"kws synth → {out}", show_edge=False)
+    for column in ("word", "takes", "voices"):
+        table.add_column(column, justify="left" if column == "word" else "right")
+    for word, paths in files.items():
+        table.add_row(word, str(len(paths)), str(len({p.name.split("_")[0] for p in paths})))
+    console.print(table)
+    engines_used = sorted({v.engine for v in voices})
+    console.print(
+        f"{len(voices)} voices available ({', '.join(engines_used)}); "
+        f"{len(noise)} noise recordings; manifest: {out / 'synth.json'}"
+    )
 
 
 @app.command("demo")

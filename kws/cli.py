@@ -27,6 +27,7 @@ from kws.audio import AudioError
 from kws.data.download import DownloadError
 from kws.data.index import DataError, IndexOptions
 from kws.data.streams import StreamOptions
+from kws.demo import DemoConfig
 from kws.evaluate import EvalError
 from kws.export import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, ExportError, ModelFileError
 from kws.fsutil import atomic_path
@@ -1036,6 +1037,7 @@ ModelTarget = Annotated[
 ]
 SMOOTHING_DEFAULTS = DEFAULT_SMOOTHING
 SYNTH_DEFAULTS = SynthOptions()
+DEMO_DEFAULTS = DemoConfig()
 
 
 def _smoothing(threshold: float, average_ms: float, suppression_ms: float, min_count: int) -> Any:
@@ -1348,17 +1350,82 @@ def synth_cli(
 
 
 @app.command("demo")
+@reports_errors
 def demo_cli(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's files.")] = Path(
         "demo-out"
     ),
+    recordings: Annotated[
+        Path,
+        typer.Option(help="Raw takes, one folder per word (default: the embedded recordings/)."),
+    ] = DEMO_DEFAULTS.recordings,
+    words: Annotated[str, typer.Option(help="Keywords among the folders.")] = ",".join(
+        DEMO_DEFAULTS.words
+    ),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = DEMO_DEFAULTS.epochs,
+    stream_minutes: Annotated[
+        float, typer.Option(help="Length of the test stream.")
+    ] = DEMO_DEFAULTS.stream_minutes,
+    tiny: Annotated[
+        bool, typer.Option("--tiny", help="The model's tiny() configuration (smoke tests).")
+    ] = False,
 ) -> None:
-    """The main job on the embedded default (for now: align a generated folder of takes)."""
-    from kws.demo import run_demo
+    """The main job on the embedded default: align recordings/ → train → evaluate → export
+    int8 → stream detection, and one summary table."""
+    from kws.demo import DemoConfig, run_demo
 
-    run_demo(out, console=console)
+    config = dataclasses.replace(
+        DEMO_DEFAULTS,
+        recordings=recordings,
+        words=tuple(parse_words(words)),
+        epochs=epochs,
+        stream_minutes=stream_minutes,
+        tiny_model=tiny,
+    )
+    assert isinstance(config, DemoConfig)
+    t0 = time.perf_counter()
+
+    def epoch_line(log: Any) -> None:
+        console.print(
+            f"    epoch {log.epoch:3d}: loss {log.loss:.3f}  acc {log.accuracy:.3f}  "
+            f"val_acc {log.val_accuracy:.3f}",
+            highlight=False,
+        )
+
+    summary = run_demo(out, config=config, say=console.print, on_epoch=epoch_line)
+    wall = time.perf_counter() - t0
+    s = summary.stream
+    table = Table(title=f"kws demo → {out}", show_edge=False, show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = [
+        ("aligned takes", str(summary.clips)),
+        (
+            f"test accuracy, float / int8 ({summary.test_examples} clips of unseen voices)",
+            f"{summary.accuracy_float:.1%} / {summary.accuracy_int8:.1%}",
+        ),
+        ("int8 model / TFLM arena", f"{summary.int8_bytes:,} B / {summary.arena_bytes:,} B"),
+        ("TFLM identical to LiteRT reference", f"{summary.tflm_identical:.1%}"),
+        ("fits", ", ".join(summary.fits) or "none of the targets"),
+        (
+            f"stream ({s['minutes']:g} min, {s['keywords']} keywords, {s['other_words']} others)",
+            f"{s['correct_pct']:.1f} % correct, {s['false_accepts_per_hour']:.0f} false accepts/h",
+        ),
+        ("detection latency after word end (median)", f"{s['latency_p50_ms']:.0f} ms"),
+        ("time per step", ", ".join(f"{k} {v:g} s" for k, v in summary.seconds.items())),
+        ("total", f"{wall:.0f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for name, path in summary.paths.items():
+        console.print(f"{name}: {path}", highlight=False)
 
 
 def main() -> None:
     """Console-script entry point."""
+    import os
+
+    # TensorFlow's C++ start-up and tf.data lines are not for users (set before its import)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     app()

@@ -32,6 +32,7 @@ from kws.evaluate import EvalError
 from kws.export import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, ExportError, ModelFileError
 from kws.fsutil import atomic_path
 from kws.live import DEFAULT_BLOCK_MS, LiveError
+from kws.record import RecordError, RecordOptions
 from kws.stream import DEFAULT_HOP_MS, DEFAULT_SMOOTHING, SmoothingConfig, StreamError
 from kws.stream_eval import DEFAULT_TOLERANCE_MS
 from kws.synth import SynthError, SynthOptions
@@ -66,6 +67,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     StreamError,
     LiveError,
     SynthError,
+    RecordError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -1038,6 +1040,7 @@ ModelTarget = Annotated[
 SMOOTHING_DEFAULTS = DEFAULT_SMOOTHING
 SYNTH_DEFAULTS = SynthOptions()
 DEMO_DEFAULTS = DemoConfig()
+RECORD_DEFAULTS = RecordOptions()
 
 
 def _smoothing(threshold: float, average_ms: float, suppression_ms: float, min_count: int) -> Any:
@@ -1347,6 +1350,43 @@ def synth_cli(
         f"{len(voices)} voices available ({', '.join(engines_used)}); "
         f"{len(noise)} noise recordings; manifest: {out / 'synth.json'}"
     )
+
+
+@app.command("record")
+@reports_errors
+def record_cli(
+    word: Annotated[str, typer.Argument(help="The word to record.", show_default=False)],
+    count: Annotated[int, typer.Option(help="Takes to keep.")] = RECORD_DEFAULTS.count,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the clips (default: recordings/WORD).", show_default=False),
+    ] = None,
+    speaker: Annotated[
+        str, typer.Option(help="Your name or id: the file-name prefix that keeps you in one split.")
+    ] = RECORD_DEFAULTS.speaker,
+    take_seconds: Annotated[
+        float, typer.Option(help="Length of each take.")
+    ] = RECORD_DEFAULTS.take_seconds,
+    device: Annotated[
+        int | None,
+        typer.Option(
+            help="Input device index (see kws listen --list-devices).", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """A guided recording session: count-down, take, level meter, automatic alignment to the
+    loudest second, keep or redo."""
+    from kws.live import MicSource
+    from kws.record import RecordOptions, record_session
+
+    options = RecordOptions(count=count, take_seconds=take_seconds, speaker=speaker)
+    folder = out if out is not None else Path("recordings") / word
+    source = MicSource(sample_rate_hz=16_000, device=device)
+    written = record_session(
+        word, out=folder, source=source, options=options,
+        show=lambda line: console.print(line, highlight=False), ask=input,
+    )  # fmt: skip
+    console.print(f"{len(written)} takes kept in {folder}")
 
 
 @app.command("demo")

@@ -131,10 +131,7 @@ class MicSource:
         sd = backend if backend is not None else load_sounddevice()
         devices = input_devices(sd)
         if not devices:
-            raise LiveError(
-                "no audio input device found (is a microphone connected and allowed?); "
-                "stream a recording with --file instead"
-            )
+            raise LiveError("no audio input device found (is a microphone connected and allowed?)")
         if device is not None and device not in [d["index"] for d in devices]:
             raise LiveError(
                 f"--device {device} is not an input device; input devices: {_devices_text(devices)}"
@@ -192,6 +189,24 @@ class MicSource:
             if self._resampler is not None:
                 block = self._resampler.resample_chunk(block)
             yield block
+
+    def take(self, seconds: float) -> np.ndarray:
+        """The next ``seconds`` of audio; what arrived before the call is dropped (`kws record`)."""
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        need = round(seconds * self.sample_rate_hz)
+        blocks, n = [], 0
+        for block in self:
+            blocks.append(block)
+            n += len(block)
+            if n >= need:
+                break
+        if n < need:
+            raise LiveError("the audio input stopped before the take was complete")
+        return np.concatenate(blocks)[:need]
 
     def close(self) -> None:
         self.stream.stop()

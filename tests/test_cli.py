@@ -1,4 +1,4 @@
-"""The `kws` app as a user drives it: help, version, features, demo."""
+"""The `kws` app as a user drives it: help, version, features."""
 
 from __future__ import annotations
 
@@ -90,12 +90,3 @@ def test_features_bad_input_is_one_line(tmp_path: Path, rng: np.random.Generator
     junk.write_text("not audio")
     result = runner.invoke(app, ["features", str(junk)])
     assert result.exit_code == 2 and "junk.wav: not a readable audio file" in result.output
-
-
-def test_demo_runs_end_to_end(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d")])
-    assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "d" / "aligned").rglob("*.wav"))) == 24
-    assert (tmp_path / "d" / "align.png").exists() and (
-        tmp_path / "d" / "align_report.csv"
-    ).exists()

@@ -1,0 +1,51 @@
+"""`kws demo` end to end on the embedded recordings, reduced (tiny model, few epochs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import soundfile as sf
+from typer.testing import CliRunner
+
+from kws.cli import app
+from kws.demo import DEFAULT_RECORDINGS
+
+runner = CliRunner()
+
+
+def test_recordings_are_raw_takes_of_distinct_voices() -> None:
+    manifest = json.loads((DEFAULT_RECORDINGS / "synth.json").read_text())
+    for word in ("yes", "no", "left", "right"):
+        files = sorted((DEFAULT_RECORDINGS / word).glob("*.flac"))
+        assert len(files) == 30
+        assert len({f.name.split("_")[0] for f in files}) == 30
+        assert {f.name.split("_")[0] for f in files} <= set(manifest["voices"])
+        for f in files[:5]:
+            info = sf.info(f)
+            assert info.samplerate == 16_000 and info.duration > 1.0  # raw: longer than a clip
+    size = sum(f.stat().st_size for f in DEFAULT_RECORDINGS.rglob("*") if f.is_file())
+    assert size < 5_000_000
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--tiny", "--epochs", "3", "--stream-minutes", "0.5"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 168
+    assert 0 <= summary["accuracy_float"] <= 1 and 0 <= summary["accuracy_int8"] <= 1
+    assert summary["int8_bytes"] > 0 and summary["arena_bytes"] > 0
+    assert summary["tflm_identical"] == 1.0
+    assert summary["stream"]["keywords"] > 0
+    for path in summary["paths"].values():
+        assert Path(path).exists(), path
+    for line in ("test accuracy, float / int8", "int8 model / TFLM arena", "stream"):
+        assert line in result.output
+    assert len(list((out / "aligned").glob("*/*.wav"))) == 168
+    assert len(list((out / "aligned" / "_background_noise_").glob("*.flac"))) == 3
+    # a rerun reuses what is there: aligned clips and the finished run
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "reusing it" in again.output

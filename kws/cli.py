@@ -1220,6 +1220,12 @@ def stream_eval_cli(
     rate = model.spec.sample_rate_hz
     words = read_truth(truth)
     audio = load_mono(wav, sample_rate_hz=rate, resample=True)
+    late = [w for w in words if w.end_s > len(audio) / rate]
+    if late:
+        raise DataError(
+            f"{truth}: {len(late)} words end after the recording does ({len(audio) / rate:.1f} s "
+            f"of {wav}); is it the truth of another recording?"
+        )
     unknown = sorted({w.label for w in words} - set(model.labels))
     if unknown:
         raise DataError(
@@ -1426,6 +1432,8 @@ def demo_cli(
     t0 = time.perf_counter()
 
     def epoch_line(log: Any) -> None:
+        if log.epoch % 10 and log.epoch != config.epochs:
+            return
         console.print(
             f"    epoch {log.epoch:3d}: loss {log.loss:.3f}  acc {log.accuracy:.3f}  "
             f"val_acc {log.val_accuracy:.3f}",
@@ -1440,20 +1448,17 @@ def demo_cli(
     table.add_column("", justify="right")
     rows = [
         ("aligned takes", str(summary.clips)),
-        (
-            f"test accuracy, float / int8 ({summary.test_examples} clips of unseen voices)",
-            f"{summary.accuracy_float:.1%} / {summary.accuracy_int8:.1%}",
-        ),
+        ("test clips (voices not trained on)", str(summary.test_examples)),
+        ("accuracy float / int8", f"{summary.accuracy_float:.1%} / {summary.accuracy_int8:.1%}"),
         ("int8 model / TFLM arena", f"{summary.int8_bytes:,} B / {summary.arena_bytes:,} B"),
-        ("TFLM identical to LiteRT reference", f"{summary.tflm_identical:.1%}"),
+        ("TFLM = LiteRT reference", f"{summary.tflm_identical:.1%} identical"),
         ("fits", ", ".join(summary.fits) or "none of the targets"),
-        (
-            f"stream ({s['minutes']:g} min, {s['keywords']} keywords, {s['other_words']} others)",
-            f"{s['correct_pct']:.1f} % correct, {s['false_accepts_per_hour']:.0f} false accepts/h",
-        ),
-        ("detection latency after word end (median)", f"{s['latency_p50_ms']:.0f} ms"),
-        ("time per step", ", ".join(f"{k} {v:g} s" for k, v in summary.seconds.items())),
-        ("total", f"{wall:.0f} s"),
+        (f"stream, {s['minutes']:g} min", f"{s['keywords']} keywords, {s['other_words']} others"),
+        ("stream correct", f"{s['correct_pct']:.1f} %"),
+        ("stream false accepts", f"{s['false_accepts_per_hour']:.0f} per hour"),
+        ("latency after word end", f"{s['latency_p50_ms']:.0f} ms (median)"),
+        *((f"time: {k}", f"{v:g} s") for k, v in summary.seconds.items()),
+        ("time: total", f"{wall:.0f} s"),
     ]
     for name, value in rows:
         table.add_row(name, value)

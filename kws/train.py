@@ -154,8 +154,11 @@ class TrainResult:
 
 def configure_tensorflow(seed: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+    from kws.quiet import quiet_stderr
+
+    with quiet_stderr():  # absl's start-up lines (CUDA stubs, oneDNN notice) before any setting
+        import keras
+        import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()

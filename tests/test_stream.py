@@ -392,6 +392,12 @@ def test_cli_stream_errors_are_one_line(tone_run: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "'maybe'" in result.output and "not labels of the model" in result.output
+    late = tmp_path / "late.csv"
+    late.write_text("label,start_s,end_s\nyes,1.5,2.5\n")
+    result = runner.invoke(
+        app, ["stream-eval", str(tone_run), "--wav", str(wav), "--truth", str(late)]
+    )
+    assert result.exit_code == 2 and "1 words end after the recording does" in result.output
     result = runner.invoke(app, ["listen", str(tone_run), "--file", str(wav), "--hop-ms", "30"])
     assert result.exit_code == 2 and "multiple of the feature stride" in result.output
     text = tmp_path / "x.wav"

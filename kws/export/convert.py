@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,5 +45,14 @@ def to_tflite(model: Any, *, representative: np.ndarray | None = None) -> bytes:
         # rounds differently from LiteRT's reference kernel (measured: 1-3 LSB on 0.1-0.3 % of
         # validation examples of DS-CNN-S); per-tensor FC is bit-identical in both.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the traced signature
+    from kws.quiet import quiet_stderr
+
+    # Keras prints the traced signature, the quantiser a C++ line, the converter a warning
+    # about input statistics that full-integer models do not need: none is for the user
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        quiet_stderr(),
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return converter.convert()

@@ -3,15 +3,13 @@ TensorFlow Lite Micro interpreter, plus what a device needs to know (arena, oper
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from kws.quiet import quiet_stderr
 
 __all__ = [
     "ModelFileError",
@@ -57,7 +55,7 @@ class TFLiteModel:
         self.flatbuffer = flatbuffer
         resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
         try:
-            with _quiet_stderr():  # LiteRT prints "INFO: Created ... XNNPACK delegate" there
+            with quiet_stderr():  # LiteRT prints "INFO: Created ... XNNPACK delegate" there
                 self.interpreter = Interpreter(
                     model_content=flatbuffer, experimental_op_resolver_type=resolver
                 )
@@ -111,20 +109,6 @@ class TFLiteModel:
         return float(np.median(times) * 1000)
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence C-level stderr (TFLM prints every failed allocation while the arena is searched)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _micro(flatbuffer: bytes, arena: int) -> Any:
     from tflite_micro import runtime
 
@@ -156,7 +140,7 @@ def first_difference(flatbuffer: bytes, raw_input: np.ndarray) -> str | None:
     ref.allocate_tensors()
     ref.set_tensor(ref.get_input_details()[0]["index"], raw_input[None])
     ref.invoke()
-    with _quiet_stderr():
+    with quiet_stderr():
         micro = runtime.Interpreter.from_bytes(
             flatbuffer,
             arena_size=1 << 22,
@@ -186,7 +170,7 @@ def micro_arena_bytes(flatbuffer: bytes, example: np.ndarray, *, upper: int = 1 
         except (RuntimeError, ValueError):
             return False
 
-    with _quiet_stderr():
+    with quiet_stderr():
         if not works(upper):
             raise ModelFileError(f"TFLM cannot run the model even with a {upper}-byte arena")
         lo, hi = 0, upper  # invariant: hi works, lo does not

@@ -41,7 +41,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert summary["stream"]["keywords"] > 0
     for path in summary["paths"].values():
         assert Path(path).exists(), path
-    for line in ("test accuracy, float / int8", "int8 model / TFLM arena", "stream"):
+    for line in ("accuracy float / int8", "int8 model / TFLM arena", "stream correct"):
         assert line in result.output
     assert len(list((out / "aligned").glob("*/*.wav"))) == 168
     assert len(list((out / "aligned" / "_background_noise_").glob("*.flac"))) == 3

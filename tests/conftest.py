@@ -51,3 +51,28 @@ def make_word_dataset(root: Path, rng: np.random.Generator, *, per_word: int = 2
             write(root / word / f"{speaker}_nohash_0.wav", x)
     write(root / "_background_noise_" / "white.wav", rng.normal(0, 0.3, 48_000), subtype="FLOAT")
     return root
+
+
+def train_tiny_run(
+    root: Path, *, seed: int, epochs: int, per_word: int = 24, testing: float = 10.0
+) -> Path:
+    """A trained run of DS-CNN-S's tiny() config on `make_word_dataset` tone words (yes, no,
+    up): what export, eval and streaming tests need of a real model, in seconds."""
+    from kws.data import IndexOptions
+    from kws.train import TrainConfig, train
+
+    data = make_word_dataset(root / "words", np.random.default_rng(seed), per_word=per_word)
+    config = TrainConfig(
+        data_dir=str(data),
+        words=("yes", "no", "up"),
+        model="ds_cnn-s",
+        tiny_model=True,
+        epochs=epochs,
+        batch_size=16,
+        lr=0.01,
+        warmup_epochs=0,
+        index=IndexOptions(validation_percentage=25, testing_percentage=testing),
+        seed=seed,
+    )
+    train(config, root / "run", cache_dir=root / "cache")
+    return root / "run"

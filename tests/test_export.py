@@ -9,37 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_word_dataset
+from conftest import train_tiny_run
 from typer.testing import CliRunner
 
 from kws.cli import app
-from kws.data import IndexOptions
 from kws.evaluate import evaluate
 from kws.export import ExportError, export
 from kws.export.runtime import ModelFileError, TFLiteModel
-from kws.train import TrainConfig, train
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("export")
-    data = make_word_dataset(root / "words", np.random.default_rng(11))
-    config = TrainConfig(
-        data_dir=str(data),
-        words=("yes", "no", "up"),
-        model="ds_cnn-s",
-        tiny_model=True,
-        epochs=3,
-        batch_size=16,
-        lr=0.01,
-        warmup_epochs=0,
-        index=IndexOptions(validation_percentage=25, testing_percentage=10),
-        seed=2,
-    )
-    train(config, root / "run", cache_dir=root / "cache")
-    return root / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("export"), seed=11, epochs=3)
 
 
 def test_cli_export_writes_verified_files(run: Path) -> None:

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import make_word_dataset, write
+from conftest import make_word_dataset, train_tiny_run, write
 from typer.testing import CliRunner
 
 import features
 from kws.cli import app
-from kws.data import IndexOptions
 from kws.data.streams import StreamOptions, StreamWord, make_stream, read_truth, write_truth
 from kws.stream import (
     Detection,
@@ -29,7 +28,6 @@ from kws.stream import (
     smoothed_tops,
 )
 from kws.stream_eval import evaluate_stream, score_detections
-from kws.train import TrainConfig, train
 
 runner = CliRunner()
 RATE = 16_000
@@ -223,21 +221,7 @@ def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
 @pytest.fixture(scope="module")
 def tone_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("stream")
-    data = make_word_dataset(root / "words", np.random.default_rng(5), per_word=30)
-    config = TrainConfig(
-        data_dir=str(data),
-        words=("yes", "no", "up"),
-        model="ds_cnn-s",
-        tiny_model=True,
-        epochs=4,
-        batch_size=16,
-        lr=0.01,
-        warmup_epochs=0,
-        index=IndexOptions(validation_percentage=25, testing_percentage=25),
-        seed=3,
-    )
-    train(config, root / "run", cache_dir=root / "cache")
-    return root / "run"
+    return train_tiny_run(root, seed=5, epochs=4, per_word=30, testing=25)
 
 
 def test_make_stream_is_seeded_and_truthful(tmp_path: Path) -> None:

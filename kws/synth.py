@@ -64,6 +64,7 @@ ESPEAK_VARIANTS = (
     "adam", "anika", "aunty", "belinda", "benjamin", "caleb", "david", "edward", "grandpa",
     "ian", "john", "linda", "max", "norbert",
 )  # fmt: skip
+ESPEAK_NOISE_SEED = 1
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 RATE_WPM = (120, 200)  # espeak-ng speaking rate jitter
 PITCH = (25, 75)  # espeak-ng pitch (0-100) jitter
@@ -215,16 +216,19 @@ def _espeak_version() -> str:
     return _espeak().version
 
 
-def engine_versions() -> dict[str, str]:
+def engine_versions(engines: Sequence[str] = ("espeak-ng", "flite")) -> dict[str, str]:
+    """Version of each engine asked for that is installed."""
     out = {}
-    with (
-        contextlib.suppress(SynthError),
-        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool,
-    ):
-        out["espeak-ng"] = pool.submit(_espeak_version).result()
-    if shutil.which("flite"):
-        version = subprocess.run(["flite", "--version"], capture_output=True, text=True).stdout
-        out["flite"] = version.strip().splitlines()[0] if version.strip() else "unknown"
+    if "espeak-ng" in engines:
+        with (
+            contextlib.suppress(SynthError),
+            ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool,
+        ):
+            out["espeak-ng"] = pool.submit(_espeak_version).result()
+    if "flite" in engines and shutil.which("flite"):
+        text = subprocess.run(["flite", "--version"], capture_output=True, text=True).stdout
+        line = next((x for x in text.splitlines() if "version" in x), "version: unknown")
+        out["flite"] = line.split("version:")[-1].strip()
     return out
 
 
@@ -249,6 +253,12 @@ def available_voices(engines: Sequence[str] = ("espeak-ng", "flite")) -> list[Vo
 
 def _espeak_take(text: str, voice: str, rate_wpm: int, pitch: int) -> tuple[np.ndarray, int]:
     engine = _espeak()
+    # voices with breath noise draw from espeak-ng's generator and from libc's rand(): seed both
+    seed = getattr(engine.lib, "espeak_ng_SetRandSeed", None)
+    if seed is not None:
+        seed.argtypes = [ctypes.c_long]
+        seed(ESPEAK_NOISE_SEED)
+    ctypes.CDLL(None).srand(ESPEAK_NOISE_SEED)
     return engine.say(text, voice=voice, rate_wpm=rate_wpm, pitch=pitch), engine.rate
 
 
@@ -363,7 +373,7 @@ def write_manifest(
         "command": command,
         "words": list(words),
         "options": asdict(options),
-        "engines": engine_versions(),
+        "engines": engine_versions(sorted({v.engine for v in voices})),
     }
     if run not in manifest["runs"]:
         manifest["runs"].append(run)

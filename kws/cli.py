@@ -905,12 +905,28 @@ def eval_cli(
     for i, label in enumerate(report.labels):
         confusion.add_row(label, *(str(v) for v in report.confusion[i]))
     console.print(confusion)
+    if report.open_set is not None:
+        console.print(_open_set_table(report.open_set))
     if json_out is not None:
         write_json(json_out, report.to_dict())
     if plot is not None:
         plot_confusion(
             report.confusion, report.labels, plot, title=f"accuracy {report.accuracy:.2%}"
         )
+
+
+def _open_set_table(o: Any) -> Table:
+    table = Table(title="open set: accept the keywords, reject everything else", show_edge=False)
+    table.add_column("")
+    table.add_column("rate", justify="right")
+    table.add_column("n", justify="right")
+    table.add_row("keyword recall", f"{o.keyword_recall:.1%}", str(o.keywords))
+    table.add_row("non-keyword rejection", f"{o.rejection:.1%}", str(o.others))
+    for word, (rate, n) in sorted(o.rejection_per_word.items(), key=lambda kv: kv[1][0]):
+        table.add_row(f"  rejection of '{word}'", f"{rate:.1%}", str(n), style="dim")
+    table.add_row("silence accuracy", f"{o.silence_accuracy:.1%}", str(o.silences))
+    table.add_row("folded accuracy", f"{o.folded_accuracy:.1%}", "", style="bold")
+    return table
 
 
 FIT_TARGETS = ("bluepill", "nano33ble", "m4-128k")

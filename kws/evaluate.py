@@ -8,8 +8,9 @@ order, a feature spec and a label map for models trained elsewhere. Out: an `Eva
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,7 +19,16 @@ import numpy as np
 import features
 from kws import data as kdata
 
-__all__ = ["EvalError", "EvalReport", "evaluate", "evaluate_arrays", "load_predictor"]
+__all__ = [
+    "EvalError",
+    "EvalReport",
+    "OpenSetReport",
+    "evaluate",
+    "evaluate_arrays",
+    "load_predictor",
+    "open_set_report",
+    "source_word",
+]
 
 PREDICT_BATCH = 256  # Keras predict batch
 
@@ -36,9 +46,10 @@ class EvalReport:
     recall: np.ndarray
     support: np.ndarray
     confusion: np.ndarray  # rows: true, columns: predicted
+    open_set: OpenSetReport | None = field(default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "accuracy": self.accuracy,
             "n": self.n,
             "labels": list(self.labels),
@@ -52,6 +63,89 @@ class EvalReport:
             },
             "confusion": self.confusion.tolist(),
         }
+        if self.open_set is not None:
+            out["open_set"] = self.open_set.to_dict()
+        return out
+
+
+@dataclass
+class OpenSetReport:
+    """How a keyword model treats what it must accept and what it must reject.
+
+    keyword recall: keyword examples given their own label; rejection: examples of other
+    words (true label ``_unknown_``) not given any keyword label (``_unknown_`` or
+    ``_silence_`` both reject), overall and per source word; silence accuracy: silence
+    examples given ``_silence_``; folded accuracy: the accuracy of the folded labels.
+    """
+
+    keyword_recall: float
+    keywords: int
+    rejection: float
+    others: int
+    rejection_per_word: dict[str, tuple[float, int]]
+    silence_accuracy: float
+    silences: int
+    folded_accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keyword_recall": self.keyword_recall,
+            "keywords": self.keywords,
+            "rejection": self.rejection,
+            "others": self.others,
+            "rejection_per_word": {
+                w: {"rejection": r, "n": n} for w, (r, n) in self.rejection_per_word.items()
+            },
+            "silence_accuracy": self.silence_accuracy,
+            "silences": self.silences,
+            "folded_accuracy": self.folded_accuracy,
+        }
+
+
+def open_set_report(
+    predicted: np.ndarray, truth: np.ndarray, labels: Sequence[str], words: Sequence[str]
+) -> OpenSetReport:
+    """Open-set figures from predicted and true class ids and each example's source word."""
+    labels = tuple(labels)
+    silence, unknown = labels.index(kdata.LABEL_SILENCE), labels.index(kdata.LABEL_UNKNOWN)
+    keyword = np.array(
+        [label not in (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN) for label in labels]
+    )
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    words = np.asarray(words, dtype=object)
+
+    def rate(mask: np.ndarray, hit: np.ndarray) -> float:
+        return float(hit[mask].mean()) if mask.any() else float("nan")
+
+    is_keyword = keyword[truth]
+    is_other = truth == unknown
+    rejected = ~keyword[predicted]
+    per_word = {
+        str(w): (rate(is_other & (words == w), rejected), int((is_other & (words == w)).sum()))
+        for w in sorted(set(words[is_other]))
+    }
+    return OpenSetReport(
+        keyword_recall=rate(is_keyword, predicted == truth),
+        keywords=int(is_keyword.sum()),
+        rejection=rate(is_other, rejected),
+        others=int(is_other.sum()),
+        rejection_per_word=per_word,
+        silence_accuracy=rate(truth == silence, predicted == silence),
+        silences=int((truth == silence).sum()),
+        folded_accuracy=float((predicted == truth).mean()) if truth.size else float("nan"),
+    )
+
+
+def source_word(example: kdata.Example) -> str:
+    """The word an example says: its folder, or for an official test set's ``_unknown_``
+    folder the word its file name starts with (``backward_0c540988_nohash_0``)."""
+    if example.is_silence:
+        return kdata.LABEL_SILENCE
+    folder, _, name = example.path.partition("/")
+    if folder == kdata.LABEL_UNKNOWN:
+        match = re.match(r"^([^_]+)_[^_]+_nohash_", name)
+        return match.group(1) if match else kdata.LABEL_UNKNOWN
+    return folder
 
 
 def evaluate_arrays(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> EvalReport:
@@ -193,7 +287,7 @@ def evaluate(
     if any(s not in kdata.SPLITS for s in splits):
         raise EvalError(f"--split must be one of training, validation, testing, all; got {split!r}")
     noise = kdata.load_noise(index, spec=spec)
-    xs, ys = [], []
+    xs, ys, sources = [], [], []
     for s in splits:
         clips = kdata.load_split(index, s, spec=spec, cache_dir=cache_dir)
         if len(clips) == 0:
@@ -208,7 +302,12 @@ def evaluate(
                 f"data labels {missing} are not model labels; map them with --label-map"
             )
         ys.append(np.array([model_labels.index(n) for n in names], dtype=np.int64))
+        sources += [source_word(e) for e in index.splits[s]]
     if not xs:
         raise EvalError(f"{data_dir}: no examples in the {'/'.join(splits)} split")
     x, y = np.concatenate(xs), np.concatenate(ys)
-    return evaluate_arrays(predictor(x), y, model_labels)
+    probs = predictor(x)
+    report = evaluate_arrays(probs, y, model_labels)
+    if {kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN} <= set(model_labels):
+        report.open_set = open_set_report(probs.argmax(axis=1), y, model_labels, sources)
+    return report

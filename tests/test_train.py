@@ -125,6 +125,10 @@ def test_cli_train_then_eval(tmp_path: Path, dataset: Path) -> None:
     assert {"accuracy", "per_class", "n"} <= set(report)
     assert report["accuracy"] == pytest.approx(metrics["val_accuracy"])  # same model, same data
     assert (tmp_path / "c.png").exists()
+    open_set = report["open_set"]
+    assert open_set["folded_accuracy"] == pytest.approx(report["accuracy"])
+    assert open_set["keywords"] + open_set["others"] + open_set["silences"] == report["n"]
+    assert "non-keyword rejection" in result.output
     again = runner.invoke(
         app, ["train", str(dataset), "--words", "yes,no,up", "--tiny", "--out", str(run)]
     )
@@ -249,3 +253,29 @@ def test_eval_keras_and_int8_tflite_with_label_map(tmp_path: Path, dataset: Path
     )
     assert result.exit_code == 2 and "model input is (49, 10)" in result.output
     del tf
+
+
+def test_open_set_report_and_source_words() -> None:
+    from kws.data import Example
+    from kws.evaluate import open_set_report, source_word
+
+    labels = ("_silence_", "_unknown_", "yes", "no")
+    examples = [
+        Example("yes/a_nohash_0.wav", "yes"),
+        Example("yes/b_nohash_0.wav", "yes"),
+        Example("no/c_nohash_0.wav", "no"),
+        Example("_unknown_/backward_0c540988_nohash_0.flac", "_unknown_"),
+        Example("_unknown_/backward_1c540988_nohash_0.flac", "_unknown_"),
+        Example("go/d_nohash_0.wav", "_unknown_"),
+        Example("", "_silence_"),
+    ]
+    words = [source_word(e) for e in examples]
+    assert words == ["yes", "yes", "no", "backward", "backward", "go", "_silence_"]
+    truth = np.array([2, 2, 3, 1, 1, 1, 0])
+    predicted = np.array([2, 3, 3, 0, 2, 3, 0])  # one keyword wrong; 'backward' 1 of 2 rejected
+    o = open_set_report(predicted, truth, labels, words)
+    assert (o.keyword_recall, o.keywords) == (pytest.approx(2 / 3), 3)
+    assert (o.rejection, o.others) == (pytest.approx(1 / 3), 3)  # silence counts as rejection
+    assert o.rejection_per_word == {"backward": (0.5, 2), "go": (0.0, 1)}
+    assert (o.silence_accuracy, o.silences) == (1.0, 1)
+    assert o.folded_accuracy == pytest.approx(3 / 7)  # rejected as silence is not folded-right

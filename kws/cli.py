@@ -727,6 +727,13 @@ def train_cli(
             "words at every position of the window.",
         ),
     ] = DEFAULT_AUGMENT.time_shift_ms,
+    negatives: Annotated[
+        float,
+        typer.Option(
+            help="Generated non-keyword examples (parts of words, reversed words, splices of "
+            "two words) per keyword example, labelled _unknown_.",
+        ),
+    ] = DEFAULT_AUGMENT.negatives,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="The architecture's tiny() configuration (smoke tests).")
     ] = False,
@@ -761,7 +768,7 @@ def train_cli(
         return
     if data_dir is None or words is None:
         raise TrainError("give DATA_DIR and --words (or --reproduce RUN_DIR)")
-    augment = dataclasses.replace(DEFAULT_AUGMENT, time_shift_ms=time_shift_ms)
+    augment = dataclasses.replace(DEFAULT_AUGMENT, time_shift_ms=time_shift_ms, negatives=negatives)
     if not spec_augment:
         augment = dataclasses.replace(augment, time_masks=0, freq_masks=0)
     config = TrainConfig(

@@ -325,3 +325,57 @@ def test_silence_is_normalised_like_a_decoded_clip() -> None:
         sample_rate_hz=16_000,
     )
     assert (raw.max(axis=1) < 0.3).all()  # volume U(0, 1) × noise of σ 0.05
+
+
+def test_keyword_negatives_are_pieces_of_keywords(rng: np.random.Generator) -> None:
+    from kws.data.augment import keyword_negatives, voiced_span
+
+    n = 16_000
+    clips = np.zeros((2, n), np.float32)
+    t = np.arange(8000) / n
+    clips[0, 4000:12000] = np.sin(2 * np.pi * 300 * t) * np.hanning(8000)  # word 2
+    clips[1, 2000:10000] = np.sin(2 * np.pi * 900 * t) * np.hanning(8000)  # word 3
+    labels = np.array([2, 3])
+    out = keyword_negatives(clips, labels, 200, rng=rng, sample_rate_hz=n, normalize=True)
+    assert out.shape == (200, n) and out.dtype == np.float32
+    assert np.allclose(out.max(axis=1), 1.0)
+    spans = [voiced_span(c, sample_rate_hz=n) for c in clips]
+    kinds = {"part": 0, "reversed": 0, "splice": 0}
+    for x in out:
+        loud = np.flatnonzero(np.abs(x) > 1e-3)
+        if any(np.allclose(x, c[::-1] / c.max(), atol=1e-6) for c in clips):
+            kinds["reversed"] += 1
+        elif any(s <= loud[0] and loud[-1] < e and loud.size < 0.75 * (e - s) for s, e in spans):
+            kinds["part"] += 1  # a part of one word, never all of it
+        else:
+            kinds["splice"] += 1
+            # the onset of one word, then the end of the other
+            assert loud.size < sum(e - s for s, e in spans)
+    assert all(v > 20 for v in kinds.values()), kinds
+    np.testing.assert_array_equal(
+        out,
+        keyword_negatives(
+            clips, labels, 200, rng=np.random.default_rng(12345), sample_rate_hz=n, normalize=True
+        ),
+    )
+
+
+def test_batches_with_negatives(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng, per_word=20)
+    index = build_index(root, words=["yes", "no", "up"], options=IndexOptions())
+    train = load_split(index, "training", spec=SPEC)
+    noise = load_noise(index, spec=SPEC)
+    plain = TrainingBatches(
+        train, noise=noise, spec=SPEC, config=AugmentConfig(), batch_size=16, seed=7
+    )
+    more = TrainingBatches(
+        train, noise=noise, spec=SPEC, config=AugmentConfig(negatives=0.5), batch_size=16, seed=7
+    )
+    y0 = np.concatenate([y for _, y in plain.epoch(0)])
+    batches = list(more.epoch(0))
+    y1 = np.concatenate([y for _, y in batches])
+    keywords = int((y0 >= 2).sum())
+    added = y1.size - y0.size
+    assert 0.3 * keywords < added < 0.7 * keywords
+    assert (y1 == 1).sum() - (y0 == 1).sum() == added  # all of them _unknown_
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, more.epoch(0), strict=True))

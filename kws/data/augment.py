@@ -5,7 +5,10 @@ mask of which are silence, the background noise recordings, a seeded generator. 
 augmented clips (new array; inputs are never modified), as TensorFlow speech_commands does
 it: time shift with zero fill, background noise mixed in with some probability at a random
 volume, then clipped to [-1, 1]; silence examples are noise alone at a random volume.
-SpecAugment (time and frequency masks) works on features.
+SpecAugment (time and frequency masks) works on features. `keyword_negatives` makes
+non-keyword examples out of keyword clips (parts of words, reversed words, the onset of one
+word spliced onto the end of another), so that the model learns to reject what merely
+resembles a keyword.
 """
 
 from __future__ import annotations
@@ -16,7 +19,19 @@ import numpy as np
 
 from kws.data.index import DataError
 
-__all__ = ["AugmentConfig", "NoiseBank", "augment_clips", "silence_clips", "spec_augment"]
+__all__ = [
+    "AugmentConfig",
+    "NoiseBank",
+    "augment_clips",
+    "keyword_negatives",
+    "silence_clips",
+    "spec_augment",
+    "voiced_span",
+]
+
+VOICED_FRAME_MS = 10.0
+VOICED_BELOW_PEAK_DB = 30.0  # frames within this of the loudest frame count as the word
+NEGATIVE_KINDS = ("onset", "coda", "reversed", "splice")
 
 
 @dataclass(frozen=True)
@@ -31,13 +46,14 @@ class AugmentConfig:
     time_mask_frames: int = 5
     freq_masks: int = 0
     freq_mask_bins: int = 2
+    negatives: float = 0.0  # generated non-keyword examples per keyword example
 
     def __post_init__(self) -> None:
         if not 0 <= self.background_frequency <= 1:
             raise DataError(
                 f"background_frequency must be in [0, 1], got {self.background_frequency}"
             )
-        for name in ("background_volume", "silence_volume", "time_shift_ms"):
+        for name in ("background_volume", "silence_volume", "time_shift_ms", "negatives"):
             if getattr(self, name) < 0:
                 raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -143,4 +159,65 @@ def spec_augment(
                 out[mask[:, :, None].repeat(bins, axis=2)] = 0.0
             else:
                 out[mask[:, None, :].repeat(frames, axis=1)] = 0.0
+    return out
+
+
+def voiced_span(clip: np.ndarray, *, sample_rate_hz: int) -> tuple[int, int]:
+    """(first, last + 1) sample of the part of a clip within 30 dB of its loudest 10 ms."""
+    step = max(1, round(sample_rate_hz * VOICED_FRAME_MS / 1000))
+    n = len(clip) // step
+    if n == 0:
+        return 0, len(clip)
+    energy = (clip[: n * step].astype(np.float64).reshape(n, step) ** 2).mean(axis=1)
+    if energy.max() == 0:
+        return 0, len(clip)
+    loud = np.flatnonzero(energy >= energy.max() * 10 ** (-VOICED_BELOW_PEAK_DB / 10))
+    return int(loud[0] * step), int((loud[-1] + 1) * step)
+
+
+def keyword_negatives(
+    clips: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    *,
+    rng: np.random.Generator,
+    sample_rate_hz: int,
+    normalize: bool,
+) -> np.ndarray:
+    """``count`` non-keyword clips cut from keyword clips (rows of ``clips``, ``labels`` their
+    word ids): the first or the last 30–60 % of a word's voiced span alone, a word reversed
+    in time, or the first 30–60 % of one word followed by the last 40–70 % of a word with
+    another label. ``normalize``: scale each to a peak of 1, as decoded clips are."""
+    n = clips.shape[1]
+    out = np.zeros((count, n), np.float32)
+    if count == 0 or len(clips) == 0:
+        return out
+    for i in range(count):
+        a = int(rng.integers(len(clips)))
+        clip = clips[a]
+        start, end = voiced_span(clip, sample_rate_hz=sample_rate_hz)
+        length = end - start
+        kind = NEGATIVE_KINDS[int(rng.integers(len(NEGATIVE_KINDS)))]
+        others = np.flatnonzero(labels != labels[a])
+        if kind == "splice" and others.size == 0:
+            kind = "onset"
+        if kind == "onset":
+            cut = start + int(length * rng.uniform(0.3, 0.6))
+            out[i, start:cut] = clip[start:cut]
+        elif kind == "coda":
+            cut = end - int(length * rng.uniform(0.3, 0.6))
+            out[i, cut:end] = clip[cut:end]
+        elif kind == "reversed":
+            out[i] = clip[::-1]
+        else:
+            cut = start + int(length * rng.uniform(0.3, 0.6))
+            other = clips[int(others[int(rng.integers(others.size))])]
+            o_start, o_end = voiced_span(other, sample_rate_hz=sample_rate_hz)
+            tail = other[o_end - int((o_end - o_start) * rng.uniform(0.4, 0.7)) : o_end]
+            piece = np.concatenate([clip[start:cut], tail])[: n - start]
+            out[i, start : start + piece.size] = piece
+        if normalize:
+            peak = out[i].max()
+            if peak > 0:
+                out[i] /= peak
     return out

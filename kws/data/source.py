@@ -26,7 +26,14 @@ import numpy as np
 
 import features
 from kws.audio import AudioError, load_mono
-from kws.data.augment import AugmentConfig, NoiseBank, augment_clips, silence_clips, spec_augment
+from kws.data.augment import (
+    AugmentConfig,
+    NoiseBank,
+    augment_clips,
+    keyword_negatives,
+    silence_clips,
+    spec_augment,
+)
 from kws.data.index import DataIndex, Example
 from kws.fsutil import atomic_path
 from kws.runs import write_json
@@ -41,6 +48,7 @@ __all__ = [
 ]
 
 CACHE_FORMAT = 2
+UNKNOWN_ID, FIRST_WORD_ID = 1, 2  # label ids: _silence_, _unknown_, then the words
 # the code whose output is cached: a change to any of these files invalidates the cache
 CACHED_CODE = (
     "features/frontend.py",
@@ -254,9 +262,14 @@ class TrainingBatches:
             # Sorted within the batch (order inside a batch does not matter to SGD): the
             # memory-mapped cache is then read front to back.
             rows = np.sort(order[start : start + self.batch_size])
+            clips = np.asarray(self.data.clips[rows])
+            labels = self.data.labels[rows]
+            silence = self.data.silence[rows]
+            if self.config.negatives > 0:
+                clips, labels, silence = self._with_negatives(clips, labels, silence, rng)
             clips = augment_clips(
-                np.asarray(self.data.clips[rows]),
-                silence=self.data.silence[rows],
+                clips,
+                silence=silence,
                 noise=self.noise,
                 rng=rng,
                 config=self.config,
@@ -266,7 +279,27 @@ class TrainingBatches:
             x = _features(clips, self.spec)
             if self.config.time_masks or self.config.freq_masks:
                 x = spec_augment(x, rng=rng, config=self.config)
-            yield x, self.data.labels[rows]
+            yield x, labels
+
+    def _with_negatives(
+        self, clips: np.ndarray, labels: np.ndarray, silence: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The batch plus generated non-keyword clips (label ``_unknown_``), about
+        ``config.negatives`` per keyword clip of the batch."""
+        keyword = labels >= FIRST_WORD_ID
+        count = int(rng.binomial(int(keyword.sum()), min(self.config.negatives, 1.0)))
+        if self.config.negatives > 1:
+            count += int(rng.poisson((self.config.negatives - 1) * keyword.sum()))
+        made = keyword_negatives(
+            clips[keyword], labels[keyword], count, rng=rng,
+            sample_rate_hz=self.spec.sample_rate_hz,
+            normalize=self.spec.clip_norm is features.ClipNorm.MAX,
+        )  # fmt: skip
+        return (
+            np.concatenate([clips, made]),
+            np.concatenate([labels, np.full(count, UNKNOWN_ID, labels.dtype)]),
+            np.concatenate([silence, np.zeros(count, bool)]),
+        )
 
     def epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The batches of one epoch, prefetched one ahead in a background thread."""

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from kws.audio import AudioError, load_mono
+from kws.data.augment import voiced_span
 from kws.data.index import (
     BACKGROUND_NOISE,
     LABEL_SILENCE,
@@ -43,8 +44,6 @@ __all__ = [
     "write_truth",
 ]
 
-VOICED_FRAME_MS = 10.0
-VOICED_BELOW_PEAK_DB = 30.0  # frames within this of the loudest frame count as the word
 NOISE_SEGMENT_S = (5.0, 20.0)  # the noise bed changes file and volume this often
 INDEX_DEFAULTS = IndexOptions()
 TRUTH_FIELDS = ("label", "start_s", "end_s", "clip_start_s", "source")
@@ -92,19 +91,6 @@ class StreamWord:
     end_s: float
     clip_start_s: float
     source: str
-
-
-def voiced_span(clip: np.ndarray, *, sample_rate_hz: int) -> tuple[int, int]:
-    """(first, last + 1) sample of the part of a clip within 30 dB of its loudest 10 ms."""
-    step = max(1, round(sample_rate_hz * VOICED_FRAME_MS / 1000))
-    n = len(clip) // step
-    if n == 0:
-        return 0, len(clip)
-    energy = (clip[: n * step].astype(np.float64).reshape(n, step) ** 2).mean(axis=1)
-    if energy.max() == 0:
-        return 0, len(clip)
-    loud = np.flatnonzero(energy >= energy.max() * 10 ** (-VOICED_BELOW_PEAK_DB / 10))
-    return int(loud[0] * step), int((loud[-1] + 1) * step)
 
 
 def _pools(

@@ -24,6 +24,7 @@ import models
 from kws import __version__
 from kws.alignment import align_summary, default_jobs, write_align_report
 from kws.audio import AudioError
+from kws.calibration import DEFAULT_KEEP, CalibrationError
 from kws.data.download import DownloadError
 from kws.data.index import DataError, IndexOptions
 from kws.data.streams import StreamOptions
@@ -68,6 +69,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     LiveError,
     SynthError,
     RecordError,
+    CalibrationError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -867,6 +869,13 @@ def eval_cli(
         Path | None, typer.Option(help="Confusion matrix PNG.", show_default=False)
     ] = None,
     cache_dir: CacheDirOption = None,
+    calibrated: Annotated[
+        bool,
+        typer.Option(
+            "--calibration/--no-calibration",
+            help="Apply the model's calibration (kws calibrate) when it has one.",
+        ),
+    ] = True,
 ) -> None:
     """Accuracy, per-class precision/recall and confusion matrix of a model on a dataset."""
     from kws.data import default_cache_dir
@@ -892,7 +901,10 @@ def eval_cli(
         spec=feature_spec,
         label_map=mapping,
         cache_dir=cache_dir or default_cache_dir(),
+        calibrated=calibrated,
     )
+    if report.calibration:
+        console.print(f"calibrated: thresholds from {report.calibration}", highlight=False)
     table = Table(
         title=f"kws eval {target} on {data} ({'test folder' if as_test else split.value})",
         show_edge=False,
@@ -934,6 +946,58 @@ def _open_set_table(o: Any) -> Table:
     table.add_row("silence accuracy", f"{o.silence_accuracy:.1%}", str(o.silences))
     table.add_row("folded accuracy", f"{o.folded_accuracy:.1%}", "", style="bold")
     return table
+
+
+@app.command("calibrate")
+@reports_errors
+def calibrate_cli(
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="Run directory (its model.keras) or one of its exported .tflite models.",
+            exists=True,
+            show_default=False,
+        ),
+    ],
+    keep: Annotated[
+        float,
+        typer.Option(help="Share of the validation keywords the model gets right to keep."),
+    ] = DEFAULT_KEEP,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """Per-keyword rejection thresholds on the run's validation split, saved beside the model
+    and used by eval, listen, stream-eval and export."""
+    from kws.calibration import calibrate, calibration_path
+    from kws.data import default_cache_dir
+    from kws.evaluate import model_file
+
+    if target.is_dir() or target.suffix == ".keras":
+        from kws.train import configure_tensorflow
+
+        configure_tensorflow(0)
+    calibration, before, after = calibrate(
+        target, keep=keep, cache_dir=cache_dir or default_cache_dir()
+    )
+    table = Table(title=f"kws calibrate {target} (validation split)", show_edge=False)
+    for column in ("", "without", "calibrated"):
+        table.add_column(column, justify="left" if not column else "right")
+    assert before.open_set is not None and after.open_set is not None
+    for name, attr in (
+        ("keyword recall", "keyword_recall"),
+        ("non-keyword rejection", "rejection"),
+        ("folded accuracy", "folded_accuracy"),
+    ):
+        table.add_row(
+            name, f"{getattr(before.open_set, attr):.1%}", f"{getattr(after.open_set, attr):.1%}"
+        )
+    console.print(table)
+    thresholds = ", ".join(
+        f"{label} {t:.2f}"
+        for label, t in zip(calibration.labels, calibration.thresholds, strict=True)
+        if not label.startswith("_")
+    )
+    console.print(f"thresholds: {thresholds}", highlight=False)
+    console.print(f"written: {calibration_path(model_file(target))}", highlight=False)
 
 
 FIT_TARGETS = ("bluepill", "nano33ble", "m4-128k")
@@ -1015,6 +1079,11 @@ def export_table(report: dict[str, Any]) -> Table:
         table.add_row(
             "model_int8.tflite", f"{i8['bytes']:,} B, {i8['latency_ms']:.3f} ms on this CPU"
         )
+        if "calibration" in report:
+            table.add_row(
+                f"calibrated rejection (keep {report['calibration']['keep']:.0%})",
+                f"validation accuracy {report['calibration']['validation_accuracy']:.2%}",
+            )
         table.add_row("TFLM tensor arena (measured)", f"{i8['arena_bytes']:,} B")
         table.add_row(
             "TFLM vs LiteRT reference kernels",

@@ -47,6 +47,7 @@ class EvalReport:
     support: np.ndarray
     confusion: np.ndarray  # rows: true, columns: predicted
     open_set: OpenSetReport | None = field(default=None)
+    calibration: str | None = None  # the calibration file applied, if any
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -65,6 +66,7 @@ class EvalReport:
         }
         if self.open_set is not None:
             out["open_set"] = self.open_set.to_dict()
+        out["calibration"] = self.calibration
         return out
 
 
@@ -148,10 +150,18 @@ def source_word(example: kdata.Example) -> str:
     return folder
 
 
-def evaluate_arrays(probs: np.ndarray, truth: np.ndarray, labels: Sequence[str]) -> EvalReport:
-    """Report from class scores (n, classes) and true class ids (n,)."""
+def evaluate_arrays(
+    probs: np.ndarray,
+    truth: np.ndarray,
+    labels: Sequence[str],
+    *,
+    predicted: np.ndarray | None = None,
+) -> EvalReport:
+    """Report from class scores (n, classes) and true class ids (n,); ``predicted`` replaces
+    the top class (a calibration's decisions)."""
     k = len(labels)
-    predicted = np.asarray(probs).argmax(axis=1)
+    if predicted is None:
+        predicted = np.asarray(probs).argmax(axis=1)
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (truth, predicted), 1)
     support = confusion.sum(axis=1)
@@ -253,6 +263,12 @@ def load_predictor(
     return predictor, tuple(labels), spec, config
 
 
+def model_file(target: Path) -> Path:
+    """The model file a target stands for (a run directory: its model.keras)."""
+    target = Path(target)
+    return target / "model.keras" if target.is_dir() else target
+
+
 def evaluate(
     target: Path,
     data_dir: Path,
@@ -264,12 +280,43 @@ def evaluate(
     label_map: dict[str, str] | None = None,
     seed: int = 0,
     cache_dir: Path | None = None,
+    calibrated: bool = True,
 ) -> EvalReport:
     """Evaluate a model on a dataset folder; see the module docstring.
 
     ``split`` is one of training, validation, testing or all (ignored with ``as_test``).
     ``label_map`` maps data folders (words) to model labels, e.g. {"go": "_unknown_"}.
+    ``calibrated``: apply the model's calibration (`kws.calibration`) when it has one.
     """
+    probs, y, model_labels, sources = scores_on(
+        target, data_dir, split=split, as_test=as_test, labels=labels, spec=spec,
+        label_map=label_map, seed=seed, cache_dir=cache_dir,
+    )  # fmt: skip
+    from kws.calibration import calibration_path, load_calibration
+
+    calibration = load_calibration(model_file(target), model_labels) if calibrated else None
+    predicted = calibration.predict(probs) if calibration else probs.argmax(axis=1)
+    report = evaluate_arrays(probs, y, model_labels, predicted=predicted)
+    if calibration is not None:
+        report.calibration = str(calibration_path(model_file(target)))
+    if {kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN} <= set(model_labels):
+        report.open_set = open_set_report(predicted, y, model_labels, sources)
+    return report
+
+
+def scores_on(
+    target: Path,
+    data_dir: Path,
+    *,
+    split: str = "testing",
+    as_test: bool = False,
+    labels: Sequence[str] | None = None,
+    spec: features.FeatureSpec | None = None,
+    label_map: dict[str, str] | None = None,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
+    """(class scores, true ids, model labels, source words) of a model on a dataset."""
     predictor, model_labels, spec, config = load_predictor(target, labels=labels, spec=spec)
     label_map = dict(label_map or {})
     for word, label in label_map.items():
@@ -306,8 +353,4 @@ def evaluate(
     if not xs:
         raise EvalError(f"{data_dir}: no examples in the {'/'.join(splits)} split")
     x, y = np.concatenate(xs), np.concatenate(ys)
-    probs = predictor(x)
-    report = evaluate_arrays(probs, y, model_labels)
-    if {kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN} <= set(model_labels):
-        report.open_set = open_set_report(probs.argmax(axis=1), y, model_labels, sources)
-    return report
+    return np.asarray(predictor(x)), y, model_labels, sources

@@ -15,7 +15,9 @@ chunked (bit for bit).
 
 `PosteriorSmoother` follows TensorFlow Lite Micro's RecognizeCommands: scores are averaged
 over a window of time, the top keyword fires when its average reaches the threshold and at
-least ``minimum_count`` results are in the window, and nothing fires again within the
+least ``minimum_count`` results are in the window (a model's calibration, `kws.calibration`,
+raises the threshold of each keyword to its own where that is higher), and nothing fires
+again within the
 suppression time after a detection (the same word may fire again once it has passed).
 Unlike RecognizeCommands, a *different* word cannot fire inside the suppression time either:
 in a stream of one-second words a second label that soon is the same word scored twice.
@@ -66,6 +68,7 @@ class WindowModel(Protocol):
     labels: tuple[str, ...]
     spec: features.FeatureSpec
     name: str
+    thresholds: np.ndarray | None  # per-label floors from the model's calibration
 
     def scores(self, window: np.ndarray) -> np.ndarray: ...
 
@@ -77,6 +80,7 @@ class _KerasWindowModel:
         import tensorflow as tf
 
         self.labels, self.spec, self.name = labels, spec, name
+        self.thresholds: np.ndarray | None = None
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def scores(self, window: np.ndarray) -> np.ndarray:
@@ -88,6 +92,7 @@ class _TFLiteWindowModel:
         self, model: object, labels: tuple[str, ...], spec: features.FeatureSpec, name: str
     ) -> None:
         self.labels, self.spec, self.name = labels, spec, name
+        self.thresholds: np.ndarray | None = None
         self._model = model  # kws.export.runtime.TFLiteModel
 
     def scores(self, window: np.ndarray) -> np.ndarray:
@@ -102,16 +107,26 @@ def load_window_model(
     *,
     labels: Sequence[str] | None = None,
     spec: features.FeatureSpec | None = None,
+    calibrated: bool = True,
 ) -> WindowModel:
     """A run directory (its model.keras), a .keras or a .tflite file (float or int8), with the
-    label order and feature spec of its run, or the ones given for a model trained elsewhere."""
-    from kws.evaluate import KerasPredictor, load_predictor
+    label order and feature spec of its run, or the ones given for a model trained elsewhere;
+    with ``calibrated``, the per-keyword thresholds of its calibration when it has one."""
+    from kws.calibration import load_calibration
+    from kws.evaluate import KerasPredictor, load_predictor, model_file
 
     predictor, model_labels, model_spec, _ = load_predictor(Path(target), labels=labels, spec=spec)
     name = str(target)
+    model: _KerasWindowModel | _TFLiteWindowModel
     if isinstance(predictor, KerasPredictor):
-        return _KerasWindowModel(predictor.model, model_labels, model_spec, name)
-    return _TFLiteWindowModel(predictor.model, model_labels, model_spec, name)  # type: ignore[attr-defined]
+        model = _KerasWindowModel(predictor.model, model_labels, model_spec, name)
+    else:
+        model = _TFLiteWindowModel(predictor.model, model_labels, model_spec, name)  # type: ignore[attr-defined]
+    if calibrated:
+        calibration = load_calibration(model_file(Path(target)), model_labels)
+        if calibration is not None:
+            model.thresholds = np.asarray(calibration.thresholds, dtype=np.float64)
+    return model
 
 
 # --- scores per hop ------------------------------------------------------------------------
@@ -264,8 +279,18 @@ class ScoreAverager:
 class _Decider:
     """Threshold, minimum count and suppression on averaged scores."""
 
-    def __init__(self, config: SmoothingConfig, keyword: np.ndarray, suppression: int) -> None:
+    def __init__(
+        self,
+        config: SmoothingConfig,
+        keyword: np.ndarray,
+        suppression: int,
+        floors: np.ndarray | None = None,
+    ) -> None:
         self.config, self.keyword, self.suppression = config, keyword, suppression
+        # per-label thresholds: the configured one, raised to the calibration's where higher
+        self.thresholds = np.full(len(keyword), config.threshold)
+        if floors is not None:
+            self.thresholds = np.maximum(self.thresholds, floors)
         self.reset()
 
     def reset(self) -> None:
@@ -274,7 +299,7 @@ class _Decider:
     def step(self, top: int, score: float, count: int, sample: int) -> bool:
         if count < self.config.minimum_count or not self.keyword[top]:
             return False
-        if score < self.config.threshold:
+        if score < self.thresholds[top]:
             return False
         if self.last_sample is not None and sample - self.last_sample <= self.suppression:
             return False
@@ -295,6 +320,7 @@ class PosteriorSmoother:
         config: SmoothingConfig = DEFAULT_SMOOTHING,
         *,
         sample_rate_hz: int,
+        class_thresholds: np.ndarray | None = None,
     ) -> None:
         self.labels = tuple(labels)
         self.config = config
@@ -303,7 +329,11 @@ class PosteriorSmoother:
         if not keyword.any():
             raise StreamError(f"no keyword among the model's labels {list(self.labels)}")
         self.averager = ScoreAverager(window_samples=self._samples(config.average_window_ms))
-        self.decider = _Decider(config, keyword, self._samples(config.suppression_ms))
+        if class_thresholds is not None and len(class_thresholds) != len(self.labels):
+            raise StreamError(f"{len(class_thresholds)} thresholds for {len(self.labels)} labels")
+        self.decider = _Decider(
+            config, keyword, self._samples(config.suppression_ms), class_thresholds
+        )
 
     def _samples(self, ms: float) -> int:
         return round(ms * self.sample_rate_hz / 1000)
@@ -351,10 +381,13 @@ def detections_at(
     config: SmoothingConfig,
     *,
     sample_rate_hz: int,
+    class_thresholds: np.ndarray | None = None,
 ) -> list[Detection]:
     """The detections `PosteriorSmoother` makes with ``config`` from `smoothed_tops` output
     (same averaging window): the same decisions, without re-averaging."""
-    smoother = PosteriorSmoother(labels, config, sample_rate_hz=sample_rate_hz)
+    smoother = PosteriorSmoother(
+        labels, config, sample_rate_hz=sample_rate_hz, class_thresholds=class_thresholds
+    )
     decider = smoother.decider
     out = []
     for end, top, score, count in zip(*tops, strict=True):
@@ -377,7 +410,10 @@ class StreamingDetector:
     ) -> None:
         self.scorer = StreamingScorer(model, hop_ms=hop_ms)
         self.smoother = PosteriorSmoother(
-            model.labels, smoothing, sample_rate_hz=model.spec.sample_rate_hz
+            model.labels,
+            smoothing,
+            sample_rate_hz=model.spec.sample_rate_hz,
+            class_thresholds=getattr(model, "thresholds", None),
         )
         self.labels = model.labels
 

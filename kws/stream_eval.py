@@ -223,7 +223,10 @@ def evaluate_stream(
 
     def at(threshold: float) -> tuple[StreamMetrics, list[Detection], list[str]]:
         config = dataclasses.replace(smoothing, threshold=threshold)
-        found = detections_at(model.labels, tops, config, sample_rate_hz=rate)
+        found = detections_at(
+            model.labels, tops, config, sample_rate_hz=rate,
+            class_thresholds=getattr(model, "thresholds", None),
+        )  # fmt: skip
         metrics, outcomes = score_detections(
             found, truth, seconds=seconds, threshold=threshold, tolerance_ms=tolerance_ms
         )

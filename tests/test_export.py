@@ -67,13 +67,23 @@ def test_cli_export_writes_verified_files(run: Path) -> None:
     lite = TFLiteModel((out / "model_int8.tflite").read_bytes())
     assert lite.input_q.dtype == np.int8 and lite.output_q.dtype == np.int8
     # kws eval on the exported file reproduces the reported int8 accuracy
+    data_dir = Path(json.loads((run / "config.json").read_text())["data_dir"])
     again = evaluate(
         out / "model_int8.tflite",
-        Path(json.loads((run / "config.json").read_text())["data_dir"]),
+        data_dir,
         split="validation",
         cache_dir=run.parent / "cache",
+        calibrated=False,
     )
     assert again.accuracy == pytest.approx(report["accuracy"]["int8_tflite"])
+    # ... and with the calibration the export wrote beside it, the calibrated accuracy
+    assert (out / "model_int8.tflite.calibration.json").exists()
+    calibrated = evaluate(
+        out / "model_int8.tflite", data_dir, split="validation", cache_dir=run.parent / "cache"
+    )
+    assert calibrated.calibration is not None
+    assert calibrated.accuracy == pytest.approx(report["calibration"]["validation_accuracy"])
+    assert "kKwsThresholdsInt8" in (out / "labels.h").read_text()
     assert (
         "TFLM vs LiteRT reference kernels" in result.output and "100.00% identical" in result.output
     )

@@ -12,6 +12,7 @@ latency, and a flash/RAM fit check against named targets.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,7 @@ import numpy as np
 import features
 import models
 from kws import data as kdata
+from kws.calibration import DEFAULT_KEEP, calibration_path, fit_calibration
 from kws.export.convert import to_tflite
 from kws.export.csources import write_c_sources
 from kws.export.runtime import (
@@ -212,11 +214,31 @@ def export(
         lite = TFLiteModel(int8_flat, name="model_int8.tflite")
         ref = TFLiteModel(int8_flat, name="model_int8.tflite", reference=True)
         raw = lite.input_q.quantize(val_x)
-        int8_acc = evaluate_arrays(
-            lite.output_q.dequantize(lite.run_raw(raw)), val.labels, labels
-        ).accuracy
+        int8_probs = lite.output_q.dequantize(lite.run_raw(raw))
+        int8_acc = evaluate_arrays(int8_probs, val.labels, labels).accuracy
         report["accuracy"]["int8_tflite"] = int8_acc
         report["accuracy"]["drop_points"] = round(100 * (float_acc - int8_acc), 3)
+
+        # per-keyword rejection thresholds for the int8 model, on the same validation split
+        rejection = fit_calibration(
+            int8_probs, val.labels, labels, keep=DEFAULT_KEEP,
+            model_sha256=hashlib.sha256(int8_flat).hexdigest(),
+        )  # fmt: skip
+        write_json(calibration_path(out / "model_int8.tflite"), rejection.to_dict())
+        thresholds_int8 = [
+            int(np.clip(np.ceil(t / lite.output_q.scale) + lite.output_q.zero_point, -128, 127))
+            if t > 0
+            else -128
+            for t in rejection.thresholds
+        ]
+        calibrated_acc = evaluate_arrays(
+            int8_probs, val.labels, labels, predicted=rejection.predict(int8_probs)
+        ).accuracy
+        report["calibration"] = {
+            **rejection.to_dict(),
+            "thresholds_int8": thresholds_int8,
+            "validation_accuracy": calibrated_acc,
+        }
 
         say("measuring the TFLM arena and checking TFLM against LiteRT's reference kernels")
         arena = micro_arena_bytes(int8_flat, raw[0])
@@ -256,6 +278,7 @@ def export(
             input_zero_point=lite.input_q.zero_point,
             sample_input=raw[0].reshape(-1),
             sample_output=ref_out[0].reshape(-1),
+            thresholds_int8=thresholds_int8,
         )
         report["arm_cortex_m4"] = _arm_sizes(out)
         flash = len(int8_flat) + RUNTIME_FLASH_BYTES

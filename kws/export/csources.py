@@ -59,6 +59,7 @@ def write_c_sources(
     input_zero_point: int,
     sample_input: np.ndarray,
     sample_output: np.ndarray,
+    thresholds_int8: Sequence[int] | None = None,
 ) -> list[Path]:
     """Write model_data.h/.cc, feature_spec.h, labels.h, sample_io.h into ``out``.
 
@@ -136,6 +137,14 @@ static const float kKwsDct[KWS_MEL_BANDS * KWS_NUM_COEFFICIENTS] = {{
 """,
     )
     names = ",\n".join(f'  "{label}"' for label in labels)
+    rejection = ""
+    if thresholds_int8 is not None:
+        values = ", ".join(str(int(t)) for t in thresholds_int8)
+        rejection = f"""
+// Calibrated rejection (kws calibration): when the top output is a keyword and its int8
+// score is below its threshold here, answer _unknown_ instead. -128 = no threshold.
+static const signed char kKwsThresholdsInt8[KWS_NUM_LABELS] = {{{values}}};
+"""
     _write(
         out / "labels.h",
         GUARD
@@ -146,7 +155,7 @@ static const float kKwsDct[KWS_MEL_BANDS * KWS_NUM_COEFFICIENTS] = {{
 static const char* const kKwsLabels[KWS_NUM_LABELS] = {{
 {names},
 }};
-
+{rejection}
 #endif  // KWS_LABELS_H_
 """,
     )

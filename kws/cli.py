@@ -1542,6 +1542,7 @@ def demo_cli(
         ("aligned takes", str(summary.clips)),
         ("test clips (voices not trained on)", str(summary.test_examples)),
         ("accuracy float / int8", f"{summary.accuracy_float:.1%} / {summary.accuracy_int8:.1%}"),
+        ("accuracy int8, calibrated", f"{summary.accuracy_int8_calibrated:.1%}"),
         ("int8 model / TFLM arena", f"{summary.int8_bytes:,} B / {summary.arena_bytes:,} B"),
         ("TFLM = LiteRT reference", f"{summary.tflm_identical:.1%} identical"),
         ("fits", ", ".join(summary.fits) or "none of the targets"),

@@ -345,7 +345,8 @@ def features_cli(
 
 
 data_app = typer.Typer(
-    help="Speech Commands and keyword folders: download, index.", no_args_is_help=True
+    help="Speech Commands and keyword folders: download, index, make-stream.",
+    no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
 
@@ -965,8 +966,9 @@ def calibrate_cli(
     ] = DEFAULT_KEEP,
     cache_dir: CacheDirOption = None,
 ) -> None:
-    """Per-keyword rejection thresholds on the run's validation split, saved beside the model
-    and used by eval, listen, stream-eval and export."""
+    """Per-keyword rejection thresholds from the run's validation split, beside the model.
+
+    Used by eval, listen, stream-eval and export."""
     from kws.calibration import calibrate, calibration_path
     from kws.data import default_cache_dir
     from kws.evaluate import model_file
@@ -1300,8 +1302,9 @@ def stream_eval_cli(
         ),
     ] = None,
 ) -> None:
-    """Streaming accuracy on a long recording: correct, wrong, missed, false accepts per hour,
-    latency, and a threshold sweep (the operating curve)."""
+    """Streaming accuracy on a long recording, with a threshold sweep (operating curve).
+
+    Correct, wrong and missed keywords, false accepts per hour, latency, TensorFlow's metrics."""
     from kws.audio import load_mono
     from kws.data.streams import read_truth
     from kws.plots import plot_stream_sweep
@@ -1472,8 +1475,7 @@ def record_cli(
         ),
     ] = None,
 ) -> None:
-    """A guided recording session: count-down, take, level meter, automatic alignment to the
-    loudest second, keep or redo."""
+    """A guided recording session: count-down, take, level, alignment, keep or redo."""
     from kws.live import MicSource
     from kws.record import RecordOptions, record_session
 
@@ -1508,8 +1510,9 @@ def demo_cli(
         bool, typer.Option("--tiny", help="The model's tiny() configuration (smoke tests).")
     ] = False,
 ) -> None:
-    """The main job on the embedded default: align recordings/ → train → evaluate → export
-    int8 → stream detection, and one summary table."""
+    """The main job on recordings/: align, train, evaluate, export, stream, one summary.
+
+    Every step resumes on a rerun."""
     from kws.demo import DemoConfig, run_demo
 
     config = dataclasses.replace(

@@ -167,9 +167,7 @@ def run_demo(
     say(f"4/5 export int8 → {run_dir / 'export'}")
     exported = export(run_dir, calibration=config.calibration, max_drop=100.0)
     int8_path = run_dir / "export" / "model_int8.tflite"
-    summary.accuracy_int8 = evaluate(
-        int8_path, aligned, split="testing", calibrated=False
-    ).accuracy
+    summary.accuracy_int8 = evaluate(int8_path, aligned, split="testing", calibrated=False).accuracy
     summary.accuracy_int8_calibrated = evaluate(int8_path, aligned, split="testing").accuracy
     summary.int8_bytes = int(exported["int8"]["bytes"])
     summary.arena_bytes = int(exported["int8"]["arena_bytes"])

@@ -404,10 +404,12 @@ def noise_recordings(seconds: float, *, seed: int) -> dict[str, np.ndarray]:
 
 
 def write_noise(out: Path, seconds: float, *, seed: int) -> list[Path]:
-    """Write `noise_recordings` as ``out/_background_noise_/<name>.flac`` (kept if present)."""
+    """Write `noise_recordings` as ``out/_background_noise_/synth_<name>.flac`` (kept if
+    present)."""
     paths = []
     for name, audio in noise_recordings(seconds, seed=seed).items():
-        path = Path(out) / "_background_noise_" / f"{name}.flac"
+        # named apart from Speech Commands' own noise files, which these are not
+        path = Path(out) / "_background_noise_" / f"synth_{name}.flac"
         if not path.exists():
             with atomic_path(path) as tmp:
                 sf.write(tmp, audio, SAMPLE_RATE_HZ, subtype="PCM_16", format="FLAC")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -17,6 +20,27 @@ class AudioError(Exception):
         self.problem = problem
 
 
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """soundfile's errors as `AudioError` naming the file."""
+    try:
+        yield
+    except sf.LibsndfileError as e:
+        raise AudioError(path, f"not a readable audio file ({e.error_string})") from None
+    except (OSError, RuntimeError, TypeError) as e:
+        raise AudioError(path, f"cannot read ({e})") from None
+
+
+def audio_info(path: Path | str) -> Any:
+    """soundfile's header info (sample rate, frames, channels), or `AudioError`."""
+    path = Path(path)
+    with _reading(path):
+        info = sf.info(path)
+    if info.frames == 0:
+        raise AudioError(path, "zero length (no samples)")
+    return info
+
+
 def load_mono(path: Path | str, *, sample_rate_hz: int, resample: bool = False) -> np.ndarray:
     """Mono (channel mean) float32 samples in [-1, 1] at ``sample_rate_hz``.
 
@@ -24,12 +48,8 @@ def load_mono(path: Path | str, *, sample_rate_hz: int, resample: bool = False) 
     rate unless ``resample`` (then soxr, high quality).
     """
     path = Path(path)
-    try:
+    with _reading(path):
         data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except sf.LibsndfileError as e:
-        raise AudioError(path, f"not a readable audio file ({e.error_string})") from None
-    except (OSError, RuntimeError, TypeError) as e:
-        raise AudioError(path, f"cannot read ({e})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "zero length (no samples)")
     if not np.isfinite(data).all():
@@ -46,3 +66,14 @@ def load_mono(path: Path | str, *, sample_rate_hz: int, resample: bool = False) 
 
         mono = soxr.resample(mono, rate, sample_rate_hz, quality="HQ").astype(np.float32)
     return mono
+
+
+SILENT_DBFS = -120.0  # what an all-zero stretch reads as
+
+
+def level_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dB relative to full scale (`SILENT_DBFS` for silence or no samples)."""
+    if samples.size == 0:
+        return SILENT_DBFS
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return max(SILENT_DBFS, 20 * float(np.log10(rms))) if rms > 0 else SILENT_DBFS

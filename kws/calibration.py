@@ -128,16 +128,6 @@ def load_calibration(model_file: Path, labels: Sequence[str]) -> Calibration | N
     return calibration
 
 
-def run_dir_of(target: Path) -> Path | None:
-    """The run directory a target belongs to (itself, or the run of RUN_DIR/model.keras or
-    RUN_DIR/export/*.tflite), or None for a model trained elsewhere."""
-    target = Path(target)
-    for candidate in (target, target.parent, target.parent.parent):
-        if candidate.is_dir() and (candidate / "config.json").exists():
-            return candidate
-    return None
-
-
 def calibrate(
     target: Path, *, keep: float = DEFAULT_KEEP, cache_dir: Path | None = None
 ) -> tuple[Calibration, Any, Any]:
@@ -145,7 +135,7 @@ def calibrate(
     of its exported .tflite files) on the run's validation split. Returns the calibration and
     the validation reports without and with it."""
     from kws.evaluate import evaluate_arrays, model_file, open_set_report, scores_on
-    from kws.runs import read_json, write_json
+    from kws.runs import read_json, run_dir_of, write_json
 
     run = run_dir_of(target)
     if run is None:

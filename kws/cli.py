@@ -973,10 +973,7 @@ def calibrate_cli(
     from kws.data import default_cache_dir
     from kws.evaluate import model_file
 
-    if target.is_dir() or target.suffix == ".keras":
-        from kws.train import configure_tensorflow
-
-        configure_tensorflow(0)
+    _tensorflow_for(target)
     calibration, before, after = calibrate(
         target, keep=keep, cache_dir=cache_dir or default_cache_dir()
     )
@@ -1146,13 +1143,18 @@ def _smoothing(threshold: float, average_ms: float, suppression_ms: float, min_c
     )
 
 
-def _load_stream_model(target: Path) -> Any:
-    from kws.stream import load_window_model
-
+def _tensorflow_for(target: Path) -> None:
+    """Quiet, deterministic TensorFlow when the target is a Keras model (not for .tflite)."""
     if target.is_dir() or target.suffix == ".keras":
         from kws.train import configure_tensorflow
 
         configure_tensorflow(0)
+
+
+def _load_stream_model(target: Path) -> Any:
+    from kws.stream import load_window_model
+
+    _tensorflow_for(target)
     return load_window_model(target)
 
 
@@ -1335,9 +1337,9 @@ def stream_eval_cli(
         tolerance_ms=tolerance_ms,
     )
     if out is None:
-        run_dir = target if target.is_dir() else target.parent
-        if not target.is_dir() and run_dir.name == "export":
-            run_dir = run_dir.parent
+        from kws.runs import run_dir_of
+
+        run_dir = run_dir_of(target) or (target if target.is_dir() else target.parent)
         out = run_dir / "stream-eval" / ("model" if target.is_dir() else target.stem)
     m = report.operating
     write_json(out / "metrics.json", report.to_dict())

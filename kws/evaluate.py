@@ -222,7 +222,7 @@ def load_predictor(
     target: Path, *, labels: Sequence[str] | None, spec: features.FeatureSpec | None
 ) -> tuple[Predictor, tuple[str, ...], features.FeatureSpec, dict[str, Any]]:
     """(predict function, label order, feature spec, the run's config or {}) for a target."""
-    from kws.runs import read_json
+    from kws.runs import read_json, run_dir_of
 
     target = Path(target)
     config: dict[str, Any] = {}
@@ -242,8 +242,8 @@ def load_predictor(
         labels, spec = run_labels, run_spec
     elif target.suffix in (".keras", ".tflite"):
         predictor = KerasPredictor(target) if target.suffix == ".keras" else TFLitePredictor(target)
-        run_dir = target.parent.parent if target.parent.name == "export" else target.parent
-        if (run_dir / "config.json").exists() and (labels is None or spec is None):
+        run_dir = run_dir_of(target)
+        if run_dir is not None and (labels is None or spec is None):
             # a model file inside a run (RUN_DIR/model.keras, RUN_DIR/export/*.tflite)
             config = read_json(run_dir / "config.json")
             labels = labels or (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])

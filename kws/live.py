@@ -20,8 +20,9 @@ from types import ModuleType
 from typing import Any, TextIO
 
 import numpy as np
+import soundfile as sf
 
-from kws.audio import load_mono
+from kws.audio import AudioError, audio_info, level_dbfs, load_mono
 from kws.stream import Detection, StreamingDetector, WindowScores
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 
 DEFAULT_BLOCK_MS = 20.0  # one hop: measured end-to-end latency p90 234 ms (100 ms blocks: 310)
 QUEUE_SECONDS = 10.0  # audio the microphone queue holds before blocks are dropped
-SILENT_DBFS = -90.0
+METER_FLOOR_DBFS = -90.0  # the bottom of the view's level meter
 
 
 class LiveError(RuntimeError):
@@ -84,7 +85,11 @@ def _devices_text(devices: list[dict[str, Any]]) -> str:
 
 
 class FileSource:
-    """A recording in blocks of ``block_ms``; ``realtime`` paces them like a microphone."""
+    """A recording in blocks of ``block_ms``; ``realtime`` paces them like a microphone.
+
+    A file at the model's rate is read block by block (memory: one block, whatever its
+    length); another rate is read whole and resampled (soxr), as `kws.audio.load_mono` does.
+    """
 
     def __init__(
         self,
@@ -95,21 +100,35 @@ class FileSource:
         realtime: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.audio = load_mono(self.path, sample_rate_hz=sample_rate_hz, resample=True)
+        info = audio_info(self.path)
+        self.audio: np.ndarray | None = None  # None: streamed from the file
+        if info.samplerate != sample_rate_hz:
+            self.audio = load_mono(self.path, sample_rate_hz=sample_rate_hz, resample=True)
         self.sample_rate_hz = sample_rate_hz
         self.block = max(1, round(block_ms * sample_rate_hz / 1000))
         self.realtime = realtime
         self.name = str(self.path)
 
+    def _blocks(self) -> Iterator[np.ndarray]:
+        if self.audio is not None:
+            for pos in range(0, len(self.audio), self.block):
+                yield self.audio[pos : pos + self.block]
+            return
+        for block in sf.blocks(self.path, blocksize=self.block, dtype="float32", always_2d=True):
+            mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            if not np.isfinite(mono).all():
+                raise AudioError(self.path, "contains NaN or Inf samples")
+            yield mono
+
     def __iter__(self) -> Iterator[np.ndarray]:
-        start = time.monotonic()
-        for pos in range(0, len(self.audio), self.block):
+        start, pos = time.monotonic(), 0
+        for block in self._blocks():
+            pos += len(block)
             if self.realtime:
-                due = start + (pos + self.block) / self.sample_rate_hz
-                delay = due - time.monotonic()
+                delay = start + pos / self.sample_rate_hz - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            yield self.audio[pos : pos + self.block]
+            yield block
 
     def close(self) -> None:
         pass
@@ -233,14 +252,6 @@ class ListenStats:
         return self.cpu_s / self.audio_s if self.audio_s else float("nan")
 
 
-def level_dbfs(chunk: np.ndarray) -> float:
-    """RMS level of a chunk in dB relative to full scale."""
-    if chunk.size == 0:
-        return SILENT_DBFS
-    rms = float(np.sqrt(np.mean(np.square(chunk, dtype=np.float64))))
-    return max(SILENT_DBFS, 20 * np.log10(rms)) if rms > 0 else SILENT_DBFS
-
-
 def listen(
     source: Any,
     detector: StreamingDetector,
@@ -296,7 +307,7 @@ class LiveView:
 
     def __init__(self, labels: tuple[str, ...], *, source: str, threshold: float) -> None:
         self.labels, self.source, self.threshold = labels, source, threshold
-        self.level = SILENT_DBFS
+        self.level = METER_FLOOR_DBFS
         self.scores = np.zeros(len(labels), np.float32)
         self.log: deque[Detection] = deque(maxlen=self.LOG)
         self.audio_s = 0.0
@@ -323,7 +334,7 @@ class LiveView:
         level = Table.grid(padding=(0, 1))
         level.add_row(
             "input",
-            bar((self.level - SILENT_DBFS) / -SILENT_DBFS, "green"),
+            bar((self.level - METER_FLOOR_DBFS) / -METER_FLOOR_DBFS, "green"),
             f"{self.level:6.1f} dBFS",
         )
         scores = Table.grid(padding=(0, 1))

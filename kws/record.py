@@ -22,6 +22,7 @@ import numpy as np
 import soundfile as sf
 
 import align
+from kws.audio import SILENT_DBFS, level_dbfs
 from kws.fsutil import atomic_path
 
 __all__ = ["RecordError", "RecordOptions", "Take", "TakeSource", "analyse_take", "record_session"]
@@ -73,11 +74,6 @@ class Take:
     warning: str
 
 
-def _dbfs(x: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
-    return 20 * np.log10(rms) if rms > 0 else -120.0
-
-
 def analyse_take(audio: np.ndarray, *, window_ms: float) -> Take:
     """The loudest window of a take, its level, and what is wrong with it, if anything."""
     n = round(window_ms * SAMPLE_RATE_HZ / 1000)
@@ -86,9 +82,9 @@ def analyse_take(audio: np.ndarray, *, window_ms: float) -> Take:
     if clip.size < n:
         clip = np.pad(clip, (0, n - clip.size))
     peak = float(np.abs(audio).max()) if audio.size else 0.0
-    peak_dbfs = 20 * np.log10(peak) if peak > 0 else -120.0
+    peak_dbfs = 20 * float(np.log10(peak)) if peak > 0 else SILENT_DBFS
     rest = np.concatenate([audio[:start], audio[start + n :]])
-    snr = _dbfs(clip) - _dbfs(rest) if rest.size else float("inf")
+    snr = level_dbfs(clip) - level_dbfs(rest) if rest.size else float("inf")
     warning = ""
     if peak >= CLIPPED:
         warning = "clipped: move back from the microphone or lower its gain"

@@ -39,6 +39,16 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def run_dir_of(target: Path) -> Path | None:
+    """The run directory a target belongs to: itself, or the run of RUN_DIR/model.keras or
+    RUN_DIR/export/*.tflite; None for a model trained elsewhere."""
+    target = Path(target)
+    for candidate in (target, target.parent, target.parent.parent):
+        if candidate.is_dir() and (candidate / "config.json").exists():
+            return candidate
+    return None
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         if rows:

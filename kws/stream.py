@@ -96,10 +96,7 @@ class _TFLiteWindowModel:
         self._model = model  # kws.export.runtime.TFLiteModel
 
     def scores(self, window: np.ndarray) -> np.ndarray:
-        m = self._model
-        m.interpreter.set_tensor(m.input_index, m.input_q.quantize(window[None]))
-        m.interpreter.invoke()
-        return m.output_q.dequantize(m.interpreter.get_tensor(m.output_index))[0]
+        return self._model.predict(window[None])[0]
 
 
 def load_window_model(

@@ -220,3 +220,24 @@ def test_live_view_renders(rng: np.random.Generator) -> None:
     console.print(view.render(RATE))
     text = console.export_text()
     assert "dBFS" in text and "yes" in text and "kws listen — test" in text
+
+
+def test_file_source_streams_its_rate_and_resamples_others(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    audio = _audio(rng)
+    stereo = write(tmp_path / "s.wav", np.stack([audio, audio], axis=1), subtype="FLOAT")
+    source = FileSource(stereo, sample_rate_hz=RATE, block_ms=30)
+    assert source.audio is None  # read block by block, never whole
+    blocks = list(source)
+    assert {len(b) for b in blocks[:-1]} == {480}
+    np.testing.assert_array_equal(np.concatenate(blocks), audio)
+    import soxr
+
+    high = write(tmp_path / "h.wav", soxr.resample(audio, RATE, 48_000), 48_000, subtype="FLOAT")
+    resampled = np.concatenate(list(FileSource(high, sample_rate_hz=RATE, block_ms=30)))
+    assert abs(len(resampled) - len(audio)) <= 1
+    bad = tmp_path / "nan.wav"
+    write(bad, np.full(RATE, np.nan), subtype="FLOAT")
+    with pytest.raises(Exception, match="nan.wav: contains NaN"):
+        list(FileSource(bad, sample_rate_hz=RATE))

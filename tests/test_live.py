@@ -239,5 +239,5 @@ def test_file_source_streams_its_rate_and_resamples_others(
     assert abs(len(resampled) - len(audio)) <= 1
     bad = tmp_path / "nan.wav"
     write(bad, np.full(RATE, np.nan), subtype="FLOAT")
-    with pytest.raises(Exception, match="nan.wav: contains NaN"):
+    with pytest.raises(Exception, match=r"nan\.wav: contains NaN"):
         list(FileSource(bad, sample_rate_hz=RATE))

@@ -134,7 +134,7 @@ def calibrate(
     """Fit and save the calibration of a run's model (a run directory, its model.keras or one
     of its exported .tflite files) on the run's validation split. Returns the calibration and
     the validation reports without and with it."""
-    from kws.evaluate import evaluate_arrays, model_file, open_set_report, scores_on
+    from kws.evaluate import full_report, model_file, scores_on
     from kws.runs import read_json, run_dir_of, write_json
 
     run = run_dir_of(target)
@@ -146,10 +146,9 @@ def calibrate(
     probs, y, labels, sources = scores_on(target, data_dir, split="validation", cache_dir=cache_dir)
     path = model_file(target)
     calibration = fit_calibration(probs, y, labels, keep=keep, model_sha256=file_sha256(path))
-    reports = []
-    for predicted in (probs.argmax(axis=1), calibration.predict(probs)):
-        report = evaluate_arrays(probs, y, labels, predicted=predicted)
-        report.open_set = open_set_report(predicted, y, labels, sources)
-        reports.append(report)
+    before, after = (
+        full_report(probs, y, labels, sources, predicted=predicted)
+        for predicted in (probs.argmax(axis=1), calibration.predict(probs))
+    )
     write_json(calibration_path(path), calibration.to_dict())  # atomic
-    return calibration, reports[0], reports[1]
+    return calibration, before, after

@@ -296,11 +296,24 @@ def evaluate(
 
     calibration = load_calibration(model_file(target), model_labels) if calibrated else None
     predicted = calibration.predict(probs) if calibration else probs.argmax(axis=1)
-    report = evaluate_arrays(probs, y, model_labels, predicted=predicted)
+    report = full_report(probs, y, model_labels, sources, predicted=predicted)
     if calibration is not None:
         report.calibration = str(calibration_path(model_file(target)))
-    if {kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN} <= set(model_labels):
-        report.open_set = open_set_report(predicted, y, model_labels, sources)
+    return report
+
+
+def full_report(
+    probs: np.ndarray,
+    truth: np.ndarray,
+    labels: Sequence[str],
+    sources: Sequence[str],
+    *,
+    predicted: np.ndarray,
+) -> EvalReport:
+    """`evaluate_arrays` plus the open-set view when the labels have silence and unknown."""
+    report = evaluate_arrays(probs, truth, labels, predicted=predicted)
+    if {kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN} <= set(labels):
+        report.open_set = open_set_report(predicted, truth, labels, sources)
     return report
 
 

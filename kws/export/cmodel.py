@@ -16,6 +16,7 @@ its input).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from kws.export import cops
+from kws.export.cops import activation_range
 from kws.export.qmath import quantize_multiplier
-from kws.export.tflgraph import Graph, GraphError, Operator, Tensor, activation_range, read_graph
+from kws.export.tflgraph import Graph, GraphError, Operator, Tensor, read_graph
 from kws.export.tflgraph import same_padding as _same_padding
 from kws.fsutil import atomic_path
 
@@ -349,6 +352,90 @@ def _lower_fully_connected(g: Graph, op: Operator, prefix: str) -> _Lowered:
     return _Lowered(op, defs, call, 0, rows * cols * depth, nbytes)
 
 
+def _fields(params: Any) -> dict[str, Any]:
+    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+
+
+def _activations(g: Graph, op: Operator) -> list[Tensor]:
+    ts = [g.tensor(i) for i in op.inputs if i >= 0 and g.tensor(i).data is None]
+    return ts
+
+
+def _lower_softmax(g: Graph, op: Operator, prefix: str) -> _Lowered:
+    in_t, out_t = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    if not (np.isclose(out_t.scale, 1 / 256) and out_t.zero_point == -128):
+        raise CModelError(f"SOFTMAX output must be scale 1/256, zero point -128; got {out_t.scale}")
+    depth = in_t.shape[-1]
+    rows = in_t.size // depth
+    p = cops.softmax_params(in_t.scale, op.options.get("beta", 1.0))
+    call = (
+        f"kws_softmax_s8({{in0}}, {{out}}, {rows}, {depth}, {p.input_multiplier}, "
+        f"{p.input_left_shift}, {p.diff_min});"
+    )
+    return _Lowered(op, [], call)
+
+
+def _lower_mean(g: Graph, op: Operator, prefix: str) -> _Lowered:
+    in_t, out_t = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    axes = sorted(int(a) % 4 for a in np.ravel(_const(g, op.inputs[1], "MEAN axes")))
+    if len(in_t.shape) != 4 or axes != [1, 2]:
+        raise CModelError(f"MEAN over axes {axes} of shape {in_t.shape}: only axes 1, 2 of NHWC")
+    b, h, w, c = in_t.shape
+    p = cops.mean_params(in_t.scale, in_t.zero_point, out_t.scale, out_t.zero_point, h, w)
+    call = (
+        f"kws_mean_hw_s8({{in0}}, {{out}}, {b}, {h}, {w}, {c}, {p.input_zero_point}, "
+        f"{p.multiplier}, {p.shift}, {p.output_zero_point});"
+    )
+    return _Lowered(op, [], call)
+
+
+def _lower_pool(g: Graph, op: Operator, prefix: str) -> _Lowered:
+    in_t, out_t = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    if in_t.scale != out_t.scale or in_t.zero_point != out_t.zero_point:
+        raise CModelError(f"{op.opcode}: input and output quantisation differ")
+    in_h, in_w, c = _hw(in_t.shape)
+    o = op.options
+    p = cops.pool_params(
+        in_h, in_w, c, filter_h=o["filter_h"], filter_w=o["filter_w"], stride_h=o["stride_h"],
+        stride_w=o["stride_w"], padding=o["padding"], activation=o["activation"],
+        output_scale=out_t.scale, output_zero_point=out_t.zero_point,
+    )  # fmt: skip
+    if (p.out_h, p.out_w) != _hw(out_t.shape)[:2]:
+        raise CModelError(f"{op.opcode}: output {out_t.shape} does not match the options")
+    kind = "avg" if op.opcode == "AVERAGE_POOL_2D" else "max"
+    defs = [f"static const kws_pool_params {prefix}_p = {_struct(_fields(p))};\n"]
+    return _Lowered(op, defs, f"kws_{kind}_pool_s8(&{prefix}_p, {{in0}}, {{out}}, 1);")
+
+
+def _lower_add(g: Graph, op: Operator, prefix: str) -> _Lowered:
+    a, b = (g.tensor(i) for i in op.inputs[:2])
+    out_t = g.tensor(op.outputs[0])
+    if a.data is not None or b.data is not None:
+        raise CModelError("ADD of a constant tensor is not supported by the C export")
+    p = cops.add_params(
+        a.scale, a.zero_point, b.scale, b.zero_point, out_t.scale, out_t.zero_point,
+        op.options["activation"],
+    )  # fmt: skip
+    defs = [f"static const kws_add_params {prefix}_p = {_struct(_fields(p))};\n"]
+    if a.shape == b.shape == out_t.shape:
+        return _Lowered(
+            op, defs, f"kws_add_s8(&{prefix}_p, {{in0}}, {{in1}}, {{out}}, {out_t.size});"
+        )
+    shape = (1,) * (4 - len(out_t.shape)) + tuple(out_t.shape)
+    sa = cops.broadcast_strides(a.shape, out_t.shape)
+    sb = cops.broadcast_strides(b.shape, out_t.shape)
+    defs += [
+        _array("int32_t", f"{prefix}_sa", np.asarray(sa)),
+        _array("int32_t", f"{prefix}_sb", np.asarray(sb)),
+        _array("int32_t", f"{prefix}_shape", np.asarray(shape)),
+    ]
+    call = (
+        f"kws_add_broadcast_s8(&{prefix}_p, {{in0}}, {prefix}_sa, {{in1}}, {prefix}_sb, "
+        f"{prefix}_shape, {{out}});"
+    )
+    return _Lowered(op, defs, call, const_bytes=48)
+
+
 def _lower(g: Graph, op: Operator, prefix: str) -> _Lowered:
     if op.opcode == "RESHAPE":
         return _Lowered(op, [], "", alias=True)
@@ -358,6 +445,14 @@ def _lower(g: Graph, op: Operator, prefix: str) -> _Lowered:
         return _lower_depthwise(g, op, prefix)
     if op.opcode == "FULLY_CONNECTED":
         return _lower_fully_connected(g, op, prefix)
+    if op.opcode == "SOFTMAX":
+        return _lower_softmax(g, op, prefix)
+    if op.opcode == "MEAN":
+        return _lower_mean(g, op, prefix)
+    if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return _lower_pool(g, op, prefix)
+    if op.opcode == "ADD":
+        return _lower_add(g, op, prefix)
     raise CModelError(f"operator {op.opcode} is not supported by the C export")
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "round_half_away",
 ]
 
+
 def round_half_away(x: float) -> int:
     """C's ``round()`` (TfLiteRound): halves away from zero."""
     return math.floor(abs(x) + 0.5) * (1 if x >= 0 else -1)

@@ -21,7 +21,6 @@ __all__ = [
     "GraphError",
     "Operator",
     "Tensor",
-    "activation_range",
     "read_graph",
     "same_padding",
 ]
@@ -227,22 +226,3 @@ def same_padding(in_size: int, filter_size: int, stride: int, dilation: int = 1)
     effective = (filter_size - 1) * dilation + 1
     total = max((out - 1) * stride + effective - in_size, 0)
     return total // 2
-
-
-def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
-    """TFLite's CalculateActivationRangeQuantized for int8 outputs."""
-    lo, hi = -128, 127
-
-    def q(x: float) -> int:
-        v = np.float32(x) / np.float32(scale)
-        return zero_point + int(np.sign(v) * np.floor(np.abs(v) + np.float32(0.5)))
-
-    if activation == "NONE":
-        return lo, hi
-    if activation == "RELU":
-        return max(lo, q(0.0)), hi
-    if activation == "RELU6":
-        return max(lo, q(0.0)), min(hi, q(6.0))
-    if activation == "RELU_N1_TO_1":
-        return max(lo, q(-1.0)), min(hi, q(1.0))
-    raise GraphError(f"unsupported fused activation {activation}")

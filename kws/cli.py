@@ -1003,6 +1003,11 @@ FIT_TARGETS = ("bluepill", "nano33ble", "m4-128k")
 FitTarget = enum.Enum("FitTarget", {name: name for name in FIT_TARGETS}, type=str)  # type: ignore[misc]
 
 
+class CodeTarget(str, enum.Enum):
+    tflm = "tflm"
+    c = "c"
+
+
 @app.command("export")
 @reports_errors
 def export_cli(
@@ -1032,6 +1037,22 @@ def export_cli(
         ),
     ] = 0,
     target: Annotated[
+        list[CodeTarget] | None,
+        typer.Option(
+            help="Code to write: 'tflm' (always: the model for TensorFlow Lite Micro) and 'c' "
+            "(framework-free C spotter in export/c/, verified on the host and a Cortex-M4).",
+            show_default=False,
+        ),
+    ] = None,
+    debug_layers: Annotated[
+        bool,
+        typer.Option(
+            "--debug-layers",
+            help="With --target c: compare every layer's output of C and LiteRT on one "
+            "example and name the first that differs.",
+        ),
+    ] = False,
+    board: Annotated[
         list[FitTarget] | None,
         typer.Option(help="Fit check against these boards (default: all).", show_default=False),
     ] = None,
@@ -1041,7 +1062,8 @@ def export_cli(
     from kws.data import default_cache_dir
     from kws.export import export
 
-    targets = [t.value for t in target] if target else list(FIT_TARGETS)
+    targets = [t.value for t in board] if board else list(FIT_TARGETS)
+    c_code = any(t is CodeTarget.c for t in target or ())
     with err_console.status("exporting") as status:
         report = export(
             run_dir,
@@ -1050,10 +1072,14 @@ def export_cli(
             max_drop=max_drop,
             max_lsb=max_lsb,
             targets=targets,
+            c_code=c_code,
+            debug_layers=debug_layers,
             cache_dir=cache_dir or default_cache_dir(),
             step=lambda s: status.update(s),
         )
     console.print(export_table(report))
+    if "c" in report:
+        console.print(c_table(report["c"], report["run_dir"]))
 
 
 def export_table(report: dict[str, Any]) -> Table:
@@ -1102,6 +1128,54 @@ def export_table(report: dict[str, Any]) -> Table:
             "Cortex-M4 build of model_data.cc",
             arm.get("skipped") or ", ".join(f"{k} {v:,} B" for k, v in arm["sections"].items()),
         )
+    return table
+
+
+def c_table(c: dict[str, Any], run_dir: str) -> Table:
+    table = Table(title=f"kws export --target c → {run_dir}/export/c", show_edge=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    host = c["host"]
+    if "examples" in host:
+        table.add_row(
+            "C model vs LiteRT reference kernels",
+            f"{host['identical']} of {host['examples']} identical, max {host['max_diff_lsb']} LSB",
+        )
+        if host.get("first_differing_layer"):
+            table.add_row("first differing layer", host["first_differing_layer"])
+        elif "first_differing_layer" in host and c.get("debug_layers"):
+            table.add_row("layer by layer", "every layer identical")
+        fe = c["front_end"]
+        table.add_row(
+            "C front end vs Python front end",
+            f"{fe['identical_rate']:.4%} of {fe['values']:,} identical, "
+            f"max {fe['max_diff_lsb']} LSB",
+        )
+        e2e = c.get("end_to_end")
+        if e2e:
+            table.add_row(
+                "C spotter vs Python front end + LiteRT",
+                f"{e2e['identical']} of {e2e['clips']} clips identical scores",
+            )
+    else:
+        table.add_row("host check", host.get("skipped", ""))
+    table.add_row(
+        "model arena / front-end scratch",
+        f"{c['model_arena_bytes']:,} B / {c['front_end_scratch_bytes']:,} B",
+    )
+    table.add_row("model constants", f"{c['model_const_bytes']:,} B")
+    arm = c["cortex_m4"]
+    if "objects" in arm:
+        table.add_row(
+            f"Cortex-M4 ({arm['optimisation']}) under QEMU",
+            f"{arm['vectors']} clips, " + ("same as host" if arm["matches_host"] else "DIFFERENT"),
+        )
+        table.add_row(
+            "Cortex-M4 flash / static RAM",
+            f"{arm['flash_bytes']:,} B / {arm['static_ram_bytes']:,} B",
+        )
+    else:
+        table.add_row("Cortex-M4", arm.get("skipped", ""))
     return table
 
 

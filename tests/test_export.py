@@ -152,7 +152,7 @@ def test_export_fails_past_max_drop_and_for_non_runs(run: Path, tmp_path: Path) 
         export(run, calibration=10, max_drop=-1.0, cache_dir=run.parent / "cache")
     with pytest.raises(ExportError, match="not a run directory"):
         export(tmp_path)
-    result = runner.invoke(app, ["export", str(run), "--target", "teensy"])
+    result = runner.invoke(app, ["export", str(run), "--board", "teensy"])
     assert result.exit_code == 2
 
 

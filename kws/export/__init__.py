@@ -135,6 +135,23 @@ def _representative(
     return kdata.fixed_features(subset, noise=noise, spec=spec, seed=seed)
 
 
+def _check_c(c: dict[str, Any], out: Path) -> None:
+    host = c.get("host", {})
+    if host.get("examples") and host["identical"] < host["examples"]:
+        raise ExportError(
+            f"the C model differs from LiteRT's reference kernels on "
+            f"{host['examples'] - host['identical']} of {host['examples']} validation examples "
+            f"(max {host['max_diff_lsb']} LSB), first at {host['first_differing_layer']}; "
+            f"see {out / 'report.json'}"
+        )
+    arm = c.get("cortex_m4", {})
+    if "matches_host" in arm and not arm["matches_host"]:
+        raise ExportError(
+            f"the Cortex-M4 build's results differ from the host's on {arm['mismatches']} of "
+            f"{arm['vectors']} test clips; see {out / 'report.json'}"
+        )
+
+
 def export(
     run_dir: Path | str,
     *,
@@ -143,13 +160,19 @@ def export(
     max_drop: float = DEFAULT_MAX_DROP,
     max_lsb: int = 0,
     targets: Sequence[str] = tuple(TARGETS),
+    c_code: bool = False,
+    debug_layers: bool = False,
     cache_dir: Path | None = None,
     step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Export a run; see the module docstring. Returns the report (also in report.json).
 
     ``max_lsb``: largest output difference between TFLM and LiteRT's reference kernels that
-    is accepted (0: bit-identical required).
+    is accepted (0: bit-identical required). ``c_code``: also write ``export/c/``, the
+    framework-free C spotter (`kws.export.cexport`), verified on the host (bit-identical to
+    LiteRT's reference kernels required) and, where the toolchain exists, on a Cortex-M4
+    under QEMU. ``debug_layers``: name the first layer where C and LiteRT differ even when
+    none does.
     """
     from kws.evaluate import evaluate_arrays
     from kws.train import configure_tensorflow, load_run_model
@@ -157,6 +180,8 @@ def export(
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists() or not (run_dir / "model.keras").exists():
         raise ExportError(f"{run_dir}: not a run directory (config.json and model.keras expected)")
+    if c_code and not int8:
+        raise ExportError("the C export needs the int8 model (drop --no-int8)")
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         raise ExportError(f"unknown target(s) {unknown}; choose from {list(TARGETS)}")
@@ -301,8 +326,25 @@ def export(
                 for name in targets
             },
         }
+        if c_code:
+            from kws.export.cexport import export_c
+
+            audio = np.clip(np.round(np.asarray(val.clips) * 32768.0), -32768, 32767)
+            report["c"] = export_c(
+                out / "c",
+                int8_flat=int8_flat,
+                spec=spec,
+                labels=labels,
+                raw_inputs=raw,
+                reference_outputs=ref_out,
+                audio=audio.astype(np.int16),
+                debug_layers=debug_layers,
+                say=say,
+            )
     report["manifest"] = manifest()
     write_json(out / "report.json", report)
+    if c_code:
+        _check_c(report["c"], out)
     if int8:
         if report["tflm_parity"]["max_diff_lsb"] > max_lsb:
             raise ExportError(

@@ -694,11 +694,12 @@ def write_front_end(
     return [_write(out / HEADER, header), _write(out / SOURCE, source)]
 
 
-def build_front_end_host(out: Path, *, cc: str = "cc") -> Path:
+def build_front_end_host(out: Path, *, cc: str = "cc", build: Path | None = None) -> Path:
     """Compile ``out``'s generated front end with a stdin/stdout harness for this machine.
 
-    Writes ``kws_features_main.c`` into ``out`` (modes: see its comment) and builds
-    ``kws_features_host`` with ``-O2 -std=c99 -Wall -Wextra -Werror``, linking nothing extra.
+    Writes ``kws_features_main.c`` into ``build`` (default ``out``; modes: see its comment)
+    and builds ``kws_features_host`` there with ``-O2 -std=c99 -Wall -Wextra -Werror``,
+    linking nothing extra.
 
     Returns
     -------
@@ -714,11 +715,21 @@ def build_front_end_host(out: Path, *, cc: str = "cc") -> Path:
     for name in (HEADER, SOURCE):
         if not (out / name).exists():
             raise FrontEndBuildError(f"{out / name} is missing; run write_front_end first")
-    _write(out / HARNESS, _HARNESS)
-    exe = out / EXECUTABLE
+    build = Path(build) if build is not None else out
+    build.mkdir(parents=True, exist_ok=True)
+    _write(build / HARNESS, _HARNESS)
+    exe = build / EXECUTABLE
     with atomic_path(exe) as tmp:
         result = subprocess.run(
-            [compiler, *HOST_FLAGS, str(out / SOURCE), str(out / HARNESS), "-o", str(tmp)],
+            [
+                compiler,
+                *HOST_FLAGS,
+                f"-I{out}",
+                str(out / SOURCE),
+                str(build / HARNESS),
+                "-o",
+                str(tmp),
+            ],
             capture_output=True,
             text=True,
             timeout=HARNESS_TIMEOUT_S,

@@ -1,0 +1,226 @@
+"""`kws export --target c`: the int8 model and the front end as plain C, bit-identical to
+LiteRT's reference kernels on the host, layer by layer, and on a Cortex-M4 under QEMU."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import train_tiny_run
+from typer.testing import CliRunner
+
+import models
+from kws.cli import app
+from kws.export import chost, cmodel, cortexm
+from kws.export.cmodel import CModelError, _Buffer, _plan, write_c_model
+from kws.export.qmath import (
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_single,
+    quantize_multiplier,
+)
+from kws.export.runtime import TFLiteModel
+from kws.export.tflgraph import GraphError, read_graph
+
+runner = CliRunner()
+needs_cc = pytest.mark.skipif(chost.find_compiler() is None, reason="no host C compiler")
+SHAPE = (49, 10)
+
+
+def _int8_model(model: object, rng: np.random.Generator) -> bytes:
+    from kws.export.convert import to_tflite
+
+    representative = rng.normal(-40.0, 30.0, (60, *SHAPE)).astype(np.float32)
+    return to_tflite(model, representative=representative)
+
+
+@pytest.fixture(scope="module")
+def registry_models() -> dict[str, bytes]:
+    """Every registry architecture (tiny config), converted to int8 with random weights."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    return {
+        name: _int8_model(models.build(name, SHAPE, 5, tiny=True), rng)
+        for name in ("ds_cnn-s", "conv", "tiny_conv", "bc_resnet-3")
+    }
+
+
+def _build_emulated_dsp(src: Path, build: Path) -> Path:
+    """The Cortex-M4 DSP code path (SMLAD/SXTB16/SMMULR), built for the host."""
+    exe = build / "kws_model_dsp"
+    harness = build / chost.HARNESS
+    subprocess.run(
+        [chost.find_compiler(), *chost.HOST_FLAGS, "-DKWS_EMULATE_DSP", f"-I{src}", str(harness),
+         *sorted(map(str, src.glob("*.c"))), "-o", str(exe)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return exe
+
+
+@needs_cc
+@pytest.mark.parametrize("name", ["ds_cnn-s", "conv", "tiny_conv", "bc_resnet-3"])
+def test_c_model_is_bit_identical_to_litert(
+    name: str, registry_models: dict[str, bytes], tmp_path: Path
+) -> None:
+    flat = registry_models[name]
+    model = write_c_model(tmp_path / "c", flat)
+    exe = chost.build_host_model(tmp_path / "c", build=tmp_path / "build")
+    rng = np.random.default_rng(7)
+    # random inputs plus the extremes, which saturate every requantisation
+    x = rng.integers(-128, 128, (150, *SHAPE)).astype(np.int8)
+    x[0], x[1] = -128, 127
+    reference = TFLiteModel(flat, reference=True).run_raw(x)
+    for build in (exe, _build_emulated_dsp(tmp_path / "c", tmp_path / "build")):
+        parity = chost.model_parity(chost.run_c_model(build, x, model), reference)
+        assert (parity.identical, parity.max_diff_lsb) == (len(x), 0), (build.name, parity)
+    assert chost.compare_layers(flat, exe, x[5], model) is None
+    assert model.arena_bytes > 0 and model.macs > 0
+
+
+@needs_cc
+def test_a_wrong_weight_is_found_at_its_layer(
+    registry_models: dict[str, bytes], tmp_path: Path
+) -> None:
+    flat = registry_models["ds_cnn-s"]
+    model = write_c_model(tmp_path / "c", flat)
+    source = tmp_path / "c" / "kws_model.c"
+    text = source.read_text()
+    # the depthwise layer's first weight, changed by one
+    match = re.search(r"static const int8_t (L\d+)_w\[\d+\] KWS_ALIGNED = \{\n  (-?\d+),", text)
+    layers = {f"L{la.index}": la for la in model.layers}
+    dw = next(la for la in model.layers if la.opcode == "DEPTHWISE_CONV_2D")
+    match = re.search(
+        rf"static const int8_t L{dw.index}_w\[\d+\] KWS_ALIGNED = \{{\n  (-?\d+),", text
+    )
+    assert match and f"L{dw.index}" in layers
+    value = int(match.group(1))
+    changed = value + 1 if value < 127 else value - 1
+    start, end = match.span(1)
+    source.write_text(text[:start] + str(changed) + text[end:])
+    exe = chost.build_host_model(tmp_path / "c", build=tmp_path / "build")
+    x = np.random.default_rng(1).integers(-128, 128, (20, *SHAPE)).astype(np.int8)
+    found = [chost.compare_layers(flat, exe, example, model) for example in x]
+    named = {d.layer for d in found if d is not None}
+    assert named == {dw.index}
+    assert "DEPTHWISE_CONV_2D" in str(next(d for d in found if d is not None))
+
+
+def test_layouts_read_from_the_flatbuffer_match_keras(tmp_path: Path) -> None:
+    """OHWI convolution filters, 1HWC depthwise filters, (out, in) dense weights."""
+    import keras
+
+    from kws.export.convert import to_tflite
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((9, 6, 2))
+    x = keras.layers.Conv2D(3, (4, 2), name="conv")(inputs)
+    x = keras.layers.DepthwiseConv2D((2, 3), name="dw")(x)
+    x = keras.layers.Flatten()(x)
+    out = keras.layers.Dense(5, name="dense")(x)
+    model = keras.Model(inputs, out)
+    graph = read_graph(to_tflite(model))
+    consts = {t.shape: t.data for t in graph.tensors if t.data is not None and t.data.ndim > 1}
+    conv = model.get_layer("conv").kernel.numpy()  # HWIO
+    dw = model.get_layer("dw").kernel.numpy()  # HW C 1
+    dense = model.get_layer("dense").kernel.numpy()  # (in, out)
+    np.testing.assert_array_equal(consts[(3, 4, 2, 2)], conv.transpose(3, 0, 1, 2))
+    np.testing.assert_array_equal(consts[(1, 2, 3, 3)], dw[..., 0][None])
+    np.testing.assert_array_equal(consts[(5, dense.shape[0])], dense.T)
+    with pytest.raises(GraphError, match="not a TFLite flatbuffer"):
+        read_graph(b"not a model at all")
+
+
+def test_requantisation_matches_exact_rational_rounding() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        real = float(np.exp(rng.uniform(np.log(1e-6), np.log(0.99))))
+        m, shift = quantize_multiplier(real)
+        assert 1 << 30 <= m < 1 << 31 and Fraction(m, 1 << 31) * Fraction(2) ** shift
+        acc = rng.integers(-(1 << 24), 1 << 24, 50)
+        single = multiply_by_quantized_multiplier_single(acc, m, shift)
+        double = multiply_by_quantized_multiplier(acc, m, shift)
+        for a, s, d in zip(acc.tolist(), single.tolist(), double.tolist(), strict=True):
+            exact = Fraction(a * m, 1 << (31 - shift))
+            assert s == (exact + Fraction(1, 2)).__floor__()  # one rounding, halves up
+            # two roundings: half an LSB, plus half a unit of the Q31 product scaled down
+            assert abs(d - exact) <= Fraction(1, 2) + Fraction(1, 2 << max(-shift, 0))
+
+
+def test_memory_plan_never_overlaps_live_buffers() -> None:
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        buffers = []
+        for _ in range(int(rng.integers(2, 12))):
+            first = int(rng.integers(-1, 10))
+            buffers.append(
+                _Buffer(int(rng.integers(1, 500)), first, first + int(rng.integers(0, 4)))
+            )
+        size = _plan(buffers)
+        for i, a in enumerate(buffers):
+            assert a.offset % cmodel.ALIGN == 0 and a.offset + a.size <= size
+            for b in buffers[i + 1 :]:
+                live = a.first <= b.last and b.first <= a.last
+                apart = a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+                assert apart or not live
+        assert size <= cmodel._align(sum(b.size for b in buffers)) + cmodel.ALIGN * len(buffers)
+
+
+def test_unsupported_models_are_refused(tmp_path: Path) -> None:
+    import keras
+
+    from kws.export.convert import to_tflite
+
+    inputs = keras.Input(SHAPE)
+    float_flat = to_tflite(keras.Model(inputs, keras.layers.Dense(3)(inputs)))
+    with pytest.raises(CModelError, match="expected int8"):
+        write_c_model(tmp_path, float_flat)
+    with pytest.raises(CModelError, match="TFL3"):
+        write_c_model(tmp_path, b"\0" * 64)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny_run(tmp_path_factory.mktemp("cexport"), seed=5, epochs=2)
+
+
+@needs_cc
+def test_cli_export_target_c_is_verified(run: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["export", str(run), "--target", "c", "--debug-layers", "--calibration", "40",
+         "--max-drop", "100", "--cache-dir", str(run.parent / "cache")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    c_dir = run / "export" / "c"
+    expected = "kws.h kws.c kws_model.c kws_model.h kws_features.c kws_features.h kws_ops.c"
+    for name in [*expected.split(), "kws_ops_extra.c", "kws_fixed.h", "README.md"]:
+        assert (c_dir / name).exists(), name
+    assert not list(c_dir.glob("*main*")), "harnesses stay out of the export"
+    report = json.loads((run / "export" / "report.json").read_text())["c"]
+    host = report["host"]
+    assert host["identical"] == host["examples"] > 0 and host["max_diff_lsb"] == 0
+    assert host["first_differing_layer"] is None  # --debug-layers compared every layer
+    fe = report["front_end"]
+    assert fe["identical_rate"] >= 0.999 and fe["max_diff_lsb"] <= 1
+    e2e = report["end_to_end"]
+    assert e2e["clips"] == host["examples"] and e2e["identical"] >= 0.99 * e2e["clips"]
+    arm = report["cortex_m4"]
+    if cortexm.find_toolchain() is None:
+        assert "skipped" in arm
+    else:
+        assert arm["matches_host"] and arm["vectors"] > 0
+        assert arm["flash_bytes"] > report["model_const_bytes"]
+    assert "C model vs LiteRT" in result.output
+    assert "bit-identical" in (c_dir / "README.md").read_text()
+
+
+def test_cli_refuses_c_without_int8(run: Path) -> None:
+    result = runner.invoke(app, ["export", str(run), "--target", "c", "--no-int8"])
+    assert result.exit_code != 0
+    assert "needs the int8 model" in result.output

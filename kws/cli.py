@@ -1132,6 +1132,8 @@ def export_table(report: dict[str, Any]) -> Table:
 
 
 def c_table(c: dict[str, Any], run_dir: str) -> Table:
+    from kws.export import TARGETS
+
     table = Table(title=f"kws export --target c → {run_dir}/export/c", show_edge=False)
     table.add_column("")
     table.add_column("", justify="right")
@@ -1165,15 +1167,22 @@ def c_table(c: dict[str, Any], run_dir: str) -> Table:
     )
     table.add_row("model constants", f"{c['model_const_bytes']:,} B")
     arm = c["cortex_m4"]
-    if "objects" in arm:
+    if "flash_bytes" in arm:
         table.add_row(
             f"Cortex-M4 ({arm['optimisation']}) under QEMU",
             f"{arm['vectors']} clips, " + ("same as host" if arm["matches_host"] else "DIFFERENT"),
         )
         table.add_row(
-            "Cortex-M4 flash / static RAM",
-            f"{arm['flash_bytes']:,} B / {arm['static_ram_bytes']:,} B",
+            "Cortex-M4 flash / RAM (static + stack)",
+            f"{arm['flash_bytes']:,} B / {arm['ram_bytes']:,} B "
+            f"({arm['static_ram_bytes']:,} + {arm['stack_bytes']:,})",
         )
+        for name, fits in c.get("fit", {}).items():
+            target = TARGETS[name]
+            table.add_row(
+                f"fits {name} ({target.flash_bytes // 1024} KB / {target.ram_bytes // 1024} KB)",
+                "yes" if fits else "no",
+            )
     else:
         table.add_row("Cortex-M4", arm.get("skipped", ""))
     return table

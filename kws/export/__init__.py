@@ -341,6 +341,13 @@ def export(
                 debug_layers=debug_layers,
                 say=say,
             )
+            arm = report["c"]["cortex_m4"]
+            if "flash_bytes" in arm:
+                report["c"]["fit"] = {
+                    name: arm["flash_bytes"] <= TARGETS[name].flash_bytes
+                    and arm["ram_bytes"] <= TARGETS[name].ram_bytes
+                    for name in targets
+                }
     report["manifest"] = manifest()
     write_json(out / "report.json", report)
     if c_code:

@@ -172,11 +172,31 @@ static const int8_t expected[{n}][KWS_NUM_LABELS + 1] = {{
 {exp}
 }};
 
+#define PAINT_WORDS 4096 /* 16 KB below main's frame, painted to find the stack's depth */
+#define PAINT 0xa5a5a5a5u
+
+static uint32_t stack_used(int paint) {{
+  uint32_t here;
+  __asm__ volatile("mov %0, sp" : "=r"(here));
+  volatile uint32_t *low = (volatile uint32_t *)((here - 64u - 4u * PAINT_WORDS) & ~3u);
+  if (paint) {{
+    for (int i = 0; i < PAINT_WORDS; ++i) low[i] = PAINT;
+    return 0;
+  }}
+  int i = 0;
+  while (i < PAINT_WORDS && low[i] == PAINT) ++i;
+  return 4u * (uint32_t)(PAINT_WORDS - i) + 64u;
+}}
+
 int main(void) {{
   int mismatches = 0;
   int8_t scores[KWS_NUM_LABELS];
+  uint32_t stack = 0;
   for (int i = 0; i < {n}; ++i) {{
+    stack_used(1);
     int32_t label = kws_classify(clips[i], scores);
+    uint32_t used = stack_used(0);
+    stack = used > stack ? used : stack;
     int same = label == expected[i][0];
     printf("clip %d: label %ld", i, (long)label);
     for (int k = 0; k < KWS_NUM_LABELS; ++k) {{
@@ -187,6 +207,7 @@ int main(void) {{
     mismatches += !same;
   }}
   printf("mismatches: %d of {n}\\n", mismatches);
+  printf("stack: %lu\\n", (unsigned long)stack);
   return mismatches != 0;
 }}
 """
@@ -199,65 +220,87 @@ def _define(path: Path, name: str) -> int:
     return int(match.group(1))
 
 
-def _sizes(objects: Sequence[Path], toolchain: cortexm.Toolchain) -> dict[str, dict[str, int]]:
-    """Section sizes per object file (arm-none-eabi-size -A)."""
+_PROBE = """#include "kws.h"
+#include "kws_features.h"
+int16_t audio[KWS_CLIP_SAMPLES]; /* external: kept in both programs */
+int main(void) {{
+  int8_t scores[KWS_NUM_LABELS];
+  {body}
+}}
+"""
+
+
+def _footprint(src: Path, build: Path, toolchain: cortexm.Toolchain) -> dict[str, Any]:
+    """Flash and static RAM the spotter adds to a program: the difference between a program
+    that calls kws_classify and the same program without it (both linked with
+    --gc-sections, so only what is reached counts, library functions such as memcpy
+    included); and the split of the spotter's own symbols by source file."""
+    library = sorted(src.glob("*.c"))
     sizes = {}
-    for obj in objects:
-        text = subprocess.run(
-            [toolchain.size, "-A", str(obj)], check=True, capture_output=True, text=True
-        ).stdout
-        parts = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
-        for line in text.splitlines():
-            cols = line.split()
-            if len(cols) >= 2 and cols[1].isdigit():
-                name = cols[0]
-                for key in parts:
-                    if name == f".{key}" or name.startswith(f".{key}."):
-                        parts[key] += int(cols[1])
-        sizes[obj.stem] = parts
-    return sizes
+    for name, body in (
+        ("with", "return (int)kws_classify(audio, scores);"),
+        ("without", "scores[0] = (int8_t)audio[0];\n  return scores[0];"),
+    ):
+        main = build / f"probe_{name}.c"
+        main.write_text(_PROBE.format(body=body))
+        sources = [*library, main] if name == "with" else [main]
+        elf = cortexm.build_elf(
+            sources, build / f"probe_{name}.elf", include_dirs=[src], opt=ARM_OPT,
+            toolchain=toolchain,
+        )  # fmt: skip
+        sizes[name] = cortexm.section_sizes(elf, toolchain=toolchain)
+        if name == "with":
+            linked = {n: (size, kind) for n, _, size, kind in cortexm.sized_symbols(elf)}
+    per_file: dict[str, dict[str, int]] = {}
+    for c_file in library:
+        obj = build / (c_file.stem + ".o")
+        subprocess.run(
+            [str(toolchain.gcc), *cortexm.TARGET_FLAGS, *cortexm.C_FLAGS, ARM_OPT, f"-I{src}",
+             "-c", str(c_file), "-o", str(obj)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        part = {"code": 0, "constants": 0, "ram": 0}
+        for n, _, _, _ in cortexm.sized_symbols(obj):
+            if n in linked:
+                size, kind = linked[n]
+                key = "code" if kind in "Tt" else "constants" if kind in "Rr" else "ram"
+                part[key] += size
+        per_file[c_file.name] = part
+    return {
+        "flash_bytes": sizes["with"]["flash"] - sizes["without"]["flash"],
+        "static_ram_bytes": sizes["with"]["ram"] - sizes["without"]["ram"],
+        "symbols_by_file": per_file,
+    }
 
 
 def _arm_check(
     src: Path, clips: np.ndarray, expected: np.ndarray, toolchain: cortexm.Toolchain
 ) -> dict[str, Any]:
-    """Build the spotter for a Cortex-M4, run the test vectors under QEMU, measure sizes."""
+    """Build the spotter for a Cortex-M4, run the test vectors under QEMU, measure flash,
+    static RAM and the stack."""
     with tempfile.TemporaryDirectory() as tmp:
         build = Path(tmp)
         main = build / "kws_arm_main.c"
         main.write_text(_arm_main(clips, expected))
-        library = sorted(p for p in src.glob("*.c"))
         elf = cortexm.build_elf(
-            [*library, main], build / "kws_test.elf", include_dirs=[src], opt=ARM_OPT,
-            toolchain=toolchain,
+            [*sorted(src.glob("*.c")), main], build / "kws_test.elf", include_dirs=[src],
+            opt=ARM_OPT, toolchain=toolchain,
         )  # fmt: skip
-        run = cortexm.run_qemu(elf, timeout_s=300)
+        run = cortexm.run_qemu(elf, timeout_s=300, toolchain=toolchain, check=False)
         lines = [ln for ln in run.stdout.splitlines() if ln.startswith("clip ")]
         mismatches = sum("MISMATCH" in ln for ln in lines)
-        objects = []
-        for c_file in library:
-            obj = build / (c_file.stem + ".o")
-            subprocess.run(
-                [
-                    toolchain.gcc, *cortexm.TARGET_FLAGS, "-std=c99", ARM_OPT,
-                    "-ffunction-sections", "-fdata-sections", f"-I{src}", "-c", str(c_file),
-                    "-o", str(obj),
-                ],
-                check=True,
-                capture_output=True,
-            )  # fmt: skip
-            objects.append(obj)
-        per_object = _sizes(objects, toolchain)
-    flash = sum(p["text"] + p["rodata"] + p["data"] for p in per_object.values())
-    ram = sum(p["data"] + p["bss"] for p in per_object.values())
+        stack = re.search(r"^stack: (\d+)", run.stdout, re.M)
+        footprint = _footprint(src, build, toolchain)
+    stack_bytes = int(stack.group(1)) if stack else None
     return {
         "optimisation": ARM_OPT,
+        "machine": f"qemu-system-arm -M {cortexm.MACHINE} (Cortex-M4F)",
         "vectors": len(lines),
-        "matches_host": len(lines) == len(clips) and mismatches == 0,
-        "mismatches": mismatches,
-        "objects": per_object,
-        "flash_bytes": flash,
-        "static_ram_bytes": ram,
+        "matches_host": run.returncode == 0 and len(lines) == len(clips) and mismatches == 0,
+        "mismatches": mismatches + (len(clips) - len(lines)),
+        **footprint,
+        "stack_bytes": stack_bytes,
+        "ram_bytes": footprint["static_ram_bytes"] + (stack_bytes or 0),
     }
 
 
@@ -421,23 +464,22 @@ def _write_readme(out: Path, report: dict[str, Any], spec: features.FeatureSpec)
         f"- MACs per inference: {report['macs']:,}",
     ]
     arm = report.get("cortex_m4", {})
-    if "objects" in arm:
+    if "flash_bytes" in arm:
         lines += [
             "",
-            f"Cortex-M4 (arm-none-eabi-gcc {arm['optimisation']}), bytes per object file:",
+            f"On a Cortex-M4 (arm-none-eabi-gcc {arm['optimisation']}, linked with "
+            "--gc-sections, measured by the export):",
             "",
-            "| object | .text | .rodata | .data | .bss |",
-            "|---|---|---|---|---|",
-        ]
-        for name, s in arm["objects"].items():
-            lines.append(
-                f"| {name} | {s['text']:,} | {s['rodata']:,} | {s['data']:,} | {s['bss']:,} |"
-            )
-        lines += [
+            f"- flash: {arm['flash_bytes']:,} B (what kws_classify adds to a program: code, "
+            "constants, the library functions it calls)",
+            f"- RAM: {arm['ram_bytes']:,} B = {arm['static_ram_bytes']:,} B static (the arena) "
+            f"+ {arm['stack_bytes']:,} B of stack (measured); the caller owns the audio buffer",
             "",
-            f"Flash {arm['flash_bytes']:,} B, static RAM {arm['static_ram_bytes']:,} B "
-            "(plus the stack; the caller owns the audio buffer).",
+            "| file | code | constants | RAM |",
+            "|---|---|---|---|",
         ]
+        for name, part in arm["symbols_by_file"].items():
+            lines.append(f"| {name} | {part['code']:,} | {part['constants']:,} | {part['ram']:,} |")
     host = report.get("host", {})
     if "examples" in host:
         lines += [

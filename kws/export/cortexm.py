@@ -42,6 +42,7 @@ __all__ = [
     "missing_tools",
     "run_qemu",
     "section_sizes",
+    "sized_symbols",
     "symbol_range",
     "symbol_sizes",
 ]
@@ -410,7 +411,7 @@ def section_sizes(elf: Path, *, toolchain: Toolchain | None = None) -> dict[str,
     return {"text": text, "data": data, "bss": bss, "flash": text + data, "ram": data + bss}
 
 
-def _nm_sized(elf: Path, toolchain: Toolchain | None) -> list[tuple[str, int, int, str]]:
+def sized_symbols(elf: Path, toolchain: Toolchain | None = None) -> list[tuple[str, int, int, str]]:
     """(name, address, size, type letter) of every symbol with a size."""
     toolchain = _require(toolchain)
     rows = []
@@ -426,7 +427,7 @@ def symbol_range(elf: Path, name: str, *, toolchain: Toolchain | None = None) ->
     """Address window ``[lo, hi)`` of symbol ``name``, e.g. the plugin's ``lo``/``hi`` for
     counting the instructions of one function. The function must not be inlined (mark it
     ``__attribute__((noinline))``) or it has no symbol of its own."""
-    found = [row for row in _nm_sized(elf, toolchain) if row[0] == name]
+    found = [row for row in sized_symbols(elf, toolchain) if row[0] == name]
     if not found:
         raise CortexMError(
             f"{elf.name} has no sized symbol {name!r} (inlined, removed by --gc-sections, "
@@ -443,7 +444,7 @@ def symbol_sizes(elf: Path, *, toolchain: Toolchain | None = None) -> dict[str, 
     """Bytes of every sized symbol in ``elf`` (code and data; same-named static symbols are
     summed), for splitting flash and RAM by name prefix."""
     sizes: dict[str, int] = {}
-    for name, _, size, _ in _nm_sized(elf, toolchain):
+    for name, _, size, _ in sized_symbols(elf, toolchain):
         sizes[name] = sizes.get(name, 0) + size
     return sizes
 

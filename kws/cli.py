@@ -737,6 +737,14 @@ def train_cli(
             "two words) per keyword example, labelled _unknown_.",
         ),
     ] = DEFAULT_AUGMENT.negatives,
+    unknown_repeat: Annotated[
+        int,
+        typer.Option(
+            help="Show each `_unknown_` clip this many times per epoch (each time augmented "
+            "anew): more weight on rejecting other words.",
+            min=1,
+        ),
+    ] = DEFAULT_AUGMENT.unknown_repeat,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="The architecture's tiny() configuration (smoke tests).")
     ] = False,
@@ -771,7 +779,12 @@ def train_cli(
         return
     if data_dir is None or words is None:
         raise TrainError("give DATA_DIR and --words (or --reproduce RUN_DIR)")
-    augment = dataclasses.replace(DEFAULT_AUGMENT, time_shift_ms=time_shift_ms, negatives=negatives)
+    augment = dataclasses.replace(
+        DEFAULT_AUGMENT,
+        time_shift_ms=time_shift_ms,
+        negatives=negatives,
+        unknown_repeat=unknown_repeat,
+    )
     if not spec_augment:
         augment = dataclasses.replace(augment, time_masks=0, freq_masks=0)
     config = TrainConfig(

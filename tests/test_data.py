@@ -379,3 +379,33 @@ def test_batches_with_negatives(tmp_path: Path, rng: np.random.Generator) -> Non
     assert 0.3 * keywords < added < 0.7 * keywords
     assert (y1 == 1).sum() - (y0 == 1).sum() == added  # all of them _unknown_
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, more.epoch(0), strict=True))
+
+
+def test_batches_repeat_unknown_clips(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng, per_word=20)
+    index = build_index(root, words=["yes", "no"], options=IndexOptions(unknown_percentage=50))
+    train = load_split(index, "training", spec=SPEC)
+    noise = load_noise(index, spec=SPEC)
+    plain, more = (
+        TrainingBatches(
+            train,
+            noise=noise,
+            spec=SPEC,
+            config=AugmentConfig(unknown_repeat=r),
+            batch_size=16,
+            seed=7,
+        )
+        for r in (1, 3)
+    )
+    y0 = np.concatenate([y for _, y in plain.epoch(0)])
+    batches = list(more.epoch(0))
+    y1 = np.concatenate([y for _, y in batches])
+    unknown = int((train.labels == 1).sum())
+    assert unknown > 0 and (y0 == 1).sum() == unknown and (y1 == 1).sum() == 3 * unknown
+    assert np.array_equal(np.bincount(y1[y1 != 1]), np.bincount(y0[y0 != 1]))
+    assert len(batches) == len(more) > len(plain)
+    # each repeat is augmented anew: no two _unknown_ feature rows of the epoch are equal
+    x1 = np.concatenate([x for x, _ in batches])[y1 == 1].reshape(3 * unknown, -1)
+    assert len(np.unique(x1, axis=0)) == 3 * unknown
+    with pytest.raises(DataError, match="unknown_repeat"):
+        AugmentConfig(unknown_repeat=0)

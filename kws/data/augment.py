@@ -47,6 +47,7 @@ class AugmentConfig:
     freq_masks: int = 0
     freq_mask_bins: int = 2
     negatives: float = 0.0  # generated non-keyword examples per keyword example
+    unknown_repeat: int = 1  # each `_unknown_` clip this many times per epoch
 
     def __post_init__(self) -> None:
         if not 0 <= self.background_frequency <= 1:
@@ -56,6 +57,8 @@ class AugmentConfig:
         for name in ("background_volume", "silence_volume", "time_shift_ms", "negatives"):
             if getattr(self, name) < 0:
                 raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not (isinstance(self.unknown_repeat, int) and self.unknown_repeat >= 1):
+            raise DataError(f"unknown_repeat must be an integer >= 1, got {self.unknown_repeat}")
 
 
 class NoiseBank:

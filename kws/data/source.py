@@ -252,12 +252,22 @@ class TrainingBatches:
         self.data, self.noise, self.spec, self.config = data, noise, spec, config
         self.batch_size, self.seed = batch_size, seed
 
+    def _rows(self) -> np.ndarray:
+        """The examples of one epoch: every clip, `_unknown_` ones ``unknown_repeat`` times
+        (each repeat augmented anew)."""
+        rows = np.arange(len(self.data))
+        if self.config.unknown_repeat > 1:
+            unknown = np.flatnonzero(self.data.labels == UNKNOWN_ID)
+            rows = np.concatenate([rows, np.repeat(unknown, self.config.unknown_repeat - 1)])
+        return rows
+
     def __len__(self) -> int:
-        return -(-len(self.data) // self.batch_size)
+        return -(-len(self._rows()) // self.batch_size)
 
     def _batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.data))
+        rows = self._rows()
+        order = rows[rng.permutation(rows.size)]
         for start in range(0, order.size, self.batch_size):
             # Sorted within the batch (order inside a batch does not matter to SGD): the
             # memory-mapped cache is then read front to back.

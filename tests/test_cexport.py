@@ -218,6 +218,36 @@ def test_cli_export_target_c_is_verified(run: Path) -> None:
         assert arm["flash_bytes"] > report["model_const_bytes"]
     assert "C model vs LiteRT" in result.output
     assert "bit-identical" in (c_dir / "README.md").read_text()
+    _check_calibrated_decision(run, c_dir)
+
+
+def _check_calibrated_decision(run: Path, c_dir: Path) -> None:
+    """kws_decide applies the export's int8 thresholds exactly as Calibration.predict."""
+    report = json.loads((run / "export" / "report.json").read_text())
+    thresholds = np.asarray(report["calibration"]["thresholds_int8"])
+    main = run.parent / "decide_main.c"
+    main.write_text(
+        '#include <stdio.h>\n#include "kws.h"\nint main(void) {\n'
+        "  int8_t s[KWS_NUM_LABELS];\n"
+        "  while (fread(s, 1, KWS_NUM_LABELS, stdin) == KWS_NUM_LABELS)\n"
+        '    printf("%ld\\n", (long)kws_decide(s));\n  return 0;\n}\n'
+    )
+    exe = run.parent / "decide"
+    subprocess.run(
+        [chost.find_compiler(), *chost.HOST_FLAGS, f"-I{c_dir}", str(main),
+         *sorted(map(str, c_dir.glob("*.c"))), "-o", str(exe)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    rng = np.random.default_rng(4)
+    high = min(int(thresholds.max()) + 8, 128)  # best scores around the thresholds
+    scores = rng.integers(-128, high, (500, len(thresholds))).astype(np.int8)
+    out = subprocess.run([str(exe)], input=scores.tobytes(), capture_output=True, check=True)
+    decided = np.array(out.stdout.split(), dtype=int)
+    top = scores.argmax(axis=1)
+    expected = np.where(scores[np.arange(len(scores)), top] < thresholds[top], 1, top)
+    np.testing.assert_array_equal(decided, expected)
+    if thresholds[2:].max() > -128:
+        assert (decided == 1).sum() > (top == 1).sum()  # some keywords were rejected
 
 
 def test_cli_refuses_c_without_int8(run: Path) -> None:

@@ -338,6 +338,7 @@ def export(
                 raw_inputs=raw,
                 reference_outputs=ref_out,
                 audio=audio.astype(np.int16),
+                thresholds_int8=thresholds_int8,
                 debug_layers=debug_layers,
                 say=say,
             )

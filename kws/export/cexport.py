@@ -47,12 +47,22 @@ def _c_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_spotter(out: Path, model: CModel, labels: Sequence[str]) -> list[Path]:
+def write_spotter(
+    out: Path,
+    model: CModel,
+    labels: Sequence[str],
+    thresholds_int8: Sequence[int] | None = None,
+) -> list[Path]:
     """kws.h/kws.c: the front end and the model behind one call, in one static arena (the
-    front end's scratch overlaps the model's activations, never its input tensor)."""
+    front end's scratch overlaps the model's activations, never its input tensor), and the
+    calibrated decision (`kws calibrate`'s per-label thresholds as int8 scores)."""
     n = len(labels)
     if n != model.output_size:
         raise CExportError(f"{n} labels for a model with {model.output_size} outputs")
+    thresholds = list(thresholds_int8) if thresholds_int8 is not None else [-128] * n
+    if len(thresholds) != n or "_unknown_" not in labels:
+        raise CExportError("thresholds need one value per label and an _unknown_ label")
+    unknown = list(labels).index("_unknown_")
     header = (
         GUARD
         + f"""#ifndef KWS_H_
@@ -72,6 +82,17 @@ extern const char *const kws_labels[KWS_NUM_LABELS];
  * values (dequantise with KWS_MODEL_OUTPUT_SCALE / _ZERO_POINT of kws_model.h), may be 0.
  * Returns the index of the best label (the first on ties). */
 int32_t kws_classify(const int16_t *audio, int8_t *scores);
+
+/* Index of the _unknown_ label. */
+#define KWS_UNKNOWN {unknown}
+
+/* Per-label thresholds on the int8 scores, from the export's calibration (`kws calibrate`:
+ * the score that keeps 97 % of each keyword's validation examples); -128 means none. */
+extern const int8_t kws_thresholds[KWS_NUM_LABELS];
+
+/* The calibrated decision on kws_classify's scores: the best label, or KWS_UNKNOWN when
+ * that label's score is below its threshold (rejects what only resembles a keyword). */
+int32_t kws_decide(const int8_t *scores);
 
 /* Bytes of the static arena (front-end scratch and model activations). */
 extern const uint32_t kws_arena_bytes;
@@ -106,6 +127,16 @@ const uint32_t kws_arena_bytes = KWS_ARENA_BYTES;
 const char *const kws_labels[KWS_NUM_LABELS] = {{
 {names}
 }};
+
+const int8_t kws_thresholds[KWS_NUM_LABELS] = {{{", ".join(str(int(t)) for t in thresholds)}}};
+
+int32_t kws_decide(const int8_t *scores) {{
+  int32_t best = 0;
+  for (int32_t i = 1; i < KWS_NUM_LABELS; ++i) {{
+    if (scores[i] > scores[best]) best = i;
+  }}
+  return scores[best] < kws_thresholds[best] ? KWS_UNKNOWN : best;
+}}
 
 int32_t kws_classify(const int16_t *audio, int8_t *scores) {{
   int8_t *input = (int8_t *)(kws_arena + KWS_MODEL_INPUT_OFFSET);
@@ -313,6 +344,7 @@ def export_c(
     raw_inputs: np.ndarray,
     reference_outputs: np.ndarray,
     audio: np.ndarray,
+    thresholds_int8: Sequence[int] | None = None,
     debug_layers: bool = False,
     arm: bool = True,
     say: Callable[[str], None] | None = None,
@@ -330,7 +362,7 @@ def export_c(
     cfront.write_front_end(
         out, spec, input_scale=model.input_scale, input_zero_point=model.input_zero_point
     )
-    write_spotter(out, model, labels)
+    write_spotter(out, model, labels, thresholds_int8)
     scratch = _define(out / "kws_features.h", "KWS_FEATURES_SCRATCH_BYTES")
     report: dict[str, Any] = {
         "files": sorted(p.name for p in out.iterdir() if p.is_file()),

@@ -745,6 +745,13 @@ def train_cli(
             min=1,
         ),
     ] = DEFAULT_AUGMENT.unknown_repeat,
+    speed_jitter: Annotated[
+        float,
+        typer.Option(
+            help="Play each training word at a random speed in [1 - J, 1 + J] (tempo and "
+            "pitch together; speed perturbation).",
+        ),
+    ] = DEFAULT_AUGMENT.speed_jitter,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="The architecture's tiny() configuration (smoke tests).")
     ] = False,
@@ -784,6 +791,7 @@ def train_cli(
         time_shift_ms=time_shift_ms,
         negatives=negatives,
         unknown_repeat=unknown_repeat,
+        speed_jitter=speed_jitter,
     )
     if not spec_augment:
         augment = dataclasses.replace(augment, time_masks=0, freq_masks=0)

@@ -409,3 +409,31 @@ def test_batches_repeat_unknown_clips(tmp_path: Path, rng: np.random.Generator) 
     assert len(np.unique(x1, axis=0)) == 3 * unknown
     with pytest.raises(DataError, match="unknown_repeat"):
         AugmentConfig(unknown_repeat=0)
+
+
+def test_change_speed_scales_time_and_pitch(rng: np.random.Generator) -> None:
+    from kws.data.augment import change_speed
+
+    n, sr = 16000, 16000
+    t = np.arange(n) / sr
+    tone = np.sin(2 * np.pi * 500 * t).astype(np.float32)
+    burst = np.zeros(n, np.float32)
+    burst[6000:10000] = rng.normal(0, 0.3, 4000)
+    clips = np.stack([tone, burst, rng.normal(0, 0.1, n).astype(np.float32)])
+    np.testing.assert_allclose(change_speed(clips, np.ones(3)), clips, atol=1e-6)
+    fast = change_speed(clips, np.array([1.2, 2.0, 0.8]))
+    assert fast.shape == clips.shape and fast.dtype == np.float32
+    peak_hz = np.argmax(np.abs(np.fft.rfft(fast[0, 4000:12000]))) * sr / 8000
+    assert abs(peak_hz - 600) <= 2  # 500 Hz played 1.2x faster
+    active = np.flatnonzero(np.abs(fast[1]) > 0)
+    assert abs((active[-1] - active[0]) - 2000) <= 3  # 4000 samples at 2x speed
+    assert abs((active[0] + active[-1]) / 2 - 8000) <= 3  # about the centre
+    assert np.any(fast[2, :1000] != 0)  # slower: the edges still hold signal
+    config = AugmentConfig(speed_jitter=0.1)
+    out = augment_clips(
+        clips, silence=np.zeros(3, bool), noise=NoiseBank([], clip_samples=n), rng=rng,
+        config=config, sample_rate_hz=sr,
+    )  # fmt: skip
+    assert out.shape == clips.shape and not np.allclose(out, clips)
+    with pytest.raises(DataError, match="speed_jitter"):
+        AugmentConfig(speed_jitter=0.7)

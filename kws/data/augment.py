@@ -48,6 +48,7 @@ class AugmentConfig:
     freq_mask_bins: int = 2
     negatives: float = 0.0  # generated non-keyword examples per keyword example
     unknown_repeat: int = 1  # each `_unknown_` clip this many times per epoch
+    speed_jitter: float = 0.0  # play each word at a speed in [1 - j, 1 + j] (pitch too)
 
     def __post_init__(self) -> None:
         if not 0 <= self.background_frequency <= 1:
@@ -57,6 +58,8 @@ class AugmentConfig:
         for name in ("background_volume", "silence_volume", "time_shift_ms", "negatives"):
             if getattr(self, name) < 0:
                 raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.speed_jitter < 0.5:
+            raise DataError(f"speed_jitter must be in [0, 0.5), got {self.speed_jitter}")
         if not (isinstance(self.unknown_repeat, int) and self.unknown_repeat >= 1):
             raise DataError(f"unknown_repeat must be an integer >= 1, got {self.unknown_repeat}")
 
@@ -111,9 +114,13 @@ def augment_clips(
     reference pipeline; background noise is then mixed in like for any other example.
     """
     b = clips.shape[0]
+    clips = clips.astype(np.float32, copy=False)
+    if config.speed_jitter > 0:
+        factors = rng.uniform(1 - config.speed_jitter, 1 + config.speed_jitter, b)
+        clips = change_speed(clips, factors)
     max_shift = round(config.time_shift_ms * sample_rate_hz / 1000)
     shifts = rng.integers(-max_shift, max_shift + 1, b) if max_shift else np.zeros(b, np.int64)
-    out = _time_shift(clips.astype(np.float32, copy=False), shifts)
+    out = _time_shift(clips, shifts)
     silence = np.asarray(silence, dtype=bool)
     out[silence] = silence_clips(
         int(silence.sum()),
@@ -129,6 +136,21 @@ def augment_clips(
         out[rows] += noise.segments(rows.size, rng) * volumes[rows, None]
     np.clip(out, -1.0, 1.0, out=out)
     return out
+
+
+def change_speed(clips: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Play each clip ``factor`` times faster about its centre (speed perturbation, as in
+    Ko et al. 2015: tempo and pitch together), by linear interpolation; what moves in from
+    outside the clip is silence. Shape (b, n) → (b, n) float32."""
+    n = clips.shape[1]
+    centre = (n - 1) / 2
+    pos = centre + (np.arange(n)[None, :] - centre) * np.asarray(factors, np.float64)[:, None]
+    inside = (pos >= 0) & (pos <= n - 1)
+    i0 = np.clip(np.floor(pos), 0, n - 2).astype(np.int64)
+    frac = (pos - i0).astype(np.float32)
+    left = np.take_along_axis(clips, i0, axis=1)
+    right = np.take_along_axis(clips, i0 + 1, axis=1)
+    return np.where(inside, left + (right - left) * frac, np.float32(0)).astype(np.float32)
 
 
 def silence_clips(

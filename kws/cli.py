@@ -704,6 +704,16 @@ def train_cli(
     testing: TestingOption = INDEX_DEFAULTS.testing_percentage,
     silence: SilenceOption = INDEX_DEFAULTS.silence_percentage,
     unknown: UnknownOption = INDEX_DEFAULTS.unknown_percentage,
+    extra_unknown: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of other-word clips (sub-folders of .wav/.flac, e.g. from `kws synth` "
+            "+ `kws align`) added to the training split as _unknown_; validation stays real.",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     label_smoothing: Annotated[
         float, typer.Option(help="Label smoothing of the cross-entropy.")
     ] = TRAIN_DEFAULTS["label_smoothing"],
@@ -815,6 +825,7 @@ def train_cli(
             testing_percentage=testing,
             silence_percentage=silence,
             unknown_percentage=unknown,
+            extra_unknown=str(extra_unknown.resolve()) if extra_unknown else "",
         ),
     )
     result = _run_training(config, out, resume=resume, cache_dir=cache)

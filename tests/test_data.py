@@ -437,3 +437,31 @@ def test_change_speed_scales_time_and_pitch(rng: np.random.Generator) -> None:
     assert out.shape == clips.shape and not np.allclose(out, clips)
     with pytest.raises(DataError, match="speed_jitter"):
         AugmentConfig(speed_jitter=0.7)
+
+
+def test_extra_unknown_clips_join_training_only(tmp_path: Path, rng: np.random.Generator) -> None:
+    root = make_dataset(tmp_path / "d", rng)
+    extra = tmp_path / "synth"
+    for word in ("bird", "tree"):
+        (extra / word).mkdir(parents=True)
+        for k in range(3):
+            sf.write(extra / word / f"v{k}.flac", rng.normal(0, 0.1, 16_000), 16_000)
+    sf.write(extra / "bird" / "slow.wav", rng.normal(0, 0.1, 16_000), 8000)  # skipped
+    plain = build_index(root, words=["yes", "no"], options=IndexOptions())
+    more = build_index(root, words=["yes", "no"], options=IndexOptions(extra_unknown=str(extra)))
+    added = [e for e in more.splits["training"] if e.path.startswith(str(extra.resolve()))]
+    assert len(added) == 6 and all(e.label == LABEL_UNKNOWN for e in added)
+    for split in ("validation", "testing"):
+        assert more.splits[split] == plain.splits[split]
+    assert any("slow.wav" in path for path, _ in more.skipped)
+    spec = features.FeatureSpec()
+    clips = load_split(more, "training", spec=spec)
+    assert len(clips) == len(plain.splits["training"]) + 6
+    with pytest.raises(DataError, match="not a folder"):
+        build_index(root, words=["yes"], options=IndexOptions(extra_unknown=str(tmp_path / "x")))
+    result = runner.invoke(
+        app,
+        ["train", str(root), "--words", "yes,no", "--extra-unknown", str(tmp_path / "nope"),
+         "--out", str(tmp_path / "run")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "nope" in result.output

@@ -89,6 +89,7 @@ class IndexOptions:
     seed: int = DEFAULT_SEED
     sample_rate_hz: int = 16_000
     resample: bool = False
+    extra_unknown: str = ""  # a folder of other-word clips added to training as _unknown_
 
     def __post_init__(self) -> None:
         for name in (
@@ -193,6 +194,22 @@ def scan_folders(
     return folders, index.skipped
 
 
+def _extra_unknown(options: IndexOptions, index: DataIndex) -> list[Example]:
+    """Every usable clip in the sub-folders of ``options.extra_unknown``, as training
+    ``_unknown_`` examples (absolute paths; validation and testing stay the dataset's own)."""
+    root = Path(options.extra_unknown).resolve()
+    if not root.is_dir():
+        raise DataError(f"{root}: --extra-unknown is not a folder")
+    scratch = DataIndex(root, (), {s: [] for s in SPLITS}, [])
+    folders = _scan(root, options, scratch)
+    files = [str(root / f) for name, fs in folders.items() if name != BACKGROUND_NOISE for f in fs]
+    if not files:
+        raise DataError(f"{root}: --extra-unknown has no usable .wav or .flac files in sub-folders")
+    index.resampled.extend(str(root / f) for f in scratch.resampled)
+    index.skipped.extend((str(root / f), why) for f, why in scratch.skipped)
+    return [Example(f, LABEL_UNKNOWN) for f in files]
+
+
 def build_index(
     root: Path | str,
     *,
@@ -256,9 +273,12 @@ def build_index(
                 index.splits[split].append(Example(f, folder))
             else:
                 unknown[split].append(Example(f, LABEL_UNKNOWN))
+    extra = _extra_unknown(options, index) if options.extra_unknown else []
     for split in SPLITS:
         examples = index.splits[split]
         wanted = len(examples)
+        if split == "training":
+            examples.extend(extra)
         silence = math.ceil(wanted * options.silence_percentage / 100)
         examples.extend(Example("", LABEL_SILENCE) for _ in range(silence))
         pool = unknown[split]

@@ -225,6 +225,29 @@ def _matmul_fields(
     return fields, defs, nbytes
 
 
+def _window(in_t: Tensor, out_t: Tensor, k_h: int, k_w: int, o: dict[str, Any]) -> dict[str, Any]:
+    """The geometry fields shared by kws_conv_params and kws_depthwise_params (TFLite's
+    SAME padding puts the odd pixel after)."""
+    in_h, in_w, in_c = _hw(in_t.shape)
+    out_h, out_w, _ = _hw(out_t.shape)
+    same = o["padding"] == "SAME"
+    return {
+        "in_h": in_h,
+        "in_w": in_w,
+        "in_c": in_c,
+        "out_h": out_h,
+        "out_w": out_w,
+        "k_h": k_h,
+        "k_w": k_w,
+        "stride_h": o["stride_h"],
+        "stride_w": o["stride_w"],
+        "dil_h": o["dilation_h"],
+        "dil_w": o["dilation_w"],
+        "pad_top": _same_padding(in_h, k_h, o["stride_h"], o["dilation_h"]) if same else 0,
+        "pad_left": _same_padding(in_w, k_w, o["stride_w"], o["dilation_w"]) if same else 0,
+    }
+
+
 def _lower_conv(g: Graph, op: Operator, prefix: str) -> _Lowered:
     in_t, w_t, out_t = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
     in_h, in_w, in_c = _hw(in_t.shape)
@@ -242,10 +265,6 @@ def _lower_conv(g: Graph, op: Operator, prefix: str) -> _Lowered:
     mm, defs, nbytes = _matmul_fields(
         prefix, flat, bias, mult, shift, out_t, o["activation"], single_rounding=False
     )
-    pad_t = pad_l = 0
-    if o["padding"] == "SAME":
-        pad_t = _same_padding(in_h, k_h, o["stride_h"], o["dilation_h"])
-        pad_l = _same_padding(in_w, k_w, o["stride_w"], o["dilation_w"])
     macs = out_h * out_w * out_c * k_h * k_w * in_c
     pointwise = (
         k_h == k_w == 1 and o["stride_h"] == o["stride_w"] == 1 and (in_h, in_w) == (out_h, out_w)
@@ -254,23 +273,7 @@ def _lower_conv(g: Graph, op: Operator, prefix: str) -> _Lowered:
         defs.append(f"static const kws_matmul_params {prefix}_p = {_struct(mm)};\n")
         call = f"kws_matmul_s8(&{prefix}_p, {{in0}}, {out_h * out_w}, {{out}});"
         return _Lowered(op, defs, call, 0, macs, nbytes)
-    fields = {
-        "in_h": in_h,
-        "in_w": in_w,
-        "in_c": in_c,
-        "out_h": out_h,
-        "out_w": out_w,
-        "k_h": k_h,
-        "k_w": k_w,
-        "stride_h": o["stride_h"],
-        "stride_w": o["stride_w"],
-        "dil_h": o["dilation_h"],
-        "dil_w": o["dilation_w"],
-        "pad_top": pad_t,
-        "pad_left": pad_l,
-        "in_zero_point": zp,
-        "mm": mm,
-    }
+    fields = {**_window(in_t, out_t, k_h, k_w, o), "in_zero_point": zp, "mm": mm}
     defs.append(f"static const kws_conv_params {prefix}_p = {_struct(fields)};\n")
     call = f"kws_conv_s8(&{prefix}_p, {{in0}}, {{out}}, (int8_t *){{scratch}});"
     return _Lowered(op, defs, call, 2 * k_h * k_w * in_c, macs, nbytes)
@@ -278,7 +281,7 @@ def _lower_conv(g: Graph, op: Operator, prefix: str) -> _Lowered:
 
 def _lower_depthwise(g: Graph, op: Operator, prefix: str) -> _Lowered:
     in_t, w_t, out_t = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    in_h, in_w, in_c = _hw(in_t.shape)
+    in_c = _hw(in_t.shape)[2]
     out_h, out_w, out_c = _hw(out_t.shape)
     o = op.options
     if o["depth_multiplier"] != 1 or out_c != in_c:
@@ -290,10 +293,6 @@ def _lower_depthwise(g: Graph, op: Operator, prefix: str) -> _Lowered:
     _check_int32(bias, f"{op.opcode} {w_t.name} folded bias")
     mult, shift = _requant(in_t, w_t, out_t, out_c)
     lo, hi = activation_range(o["activation"], out_t.scale, out_t.zero_point)
-    pad_t = pad_l = 0
-    if o["padding"] == "SAME":
-        pad_t = _same_padding(in_h, k_h, o["stride_h"], o["dilation_h"])
-        pad_l = _same_padding(in_w, k_w, o["stride_w"], o["dilation_w"])
     defs = [
         _array("int8_t", f"{prefix}_w", w.reshape(k_h, k_w, in_c)),
         _array("int32_t", f"{prefix}_b", bias),
@@ -301,19 +300,7 @@ def _lower_depthwise(g: Graph, op: Operator, prefix: str) -> _Lowered:
         _array("int32_t", f"{prefix}_s", shift),
     ]
     fields = {
-        "in_h": in_h,
-        "in_w": in_w,
-        "in_c": in_c,
-        "out_h": out_h,
-        "out_w": out_w,
-        "k_h": k_h,
-        "k_w": k_w,
-        "stride_h": o["stride_h"],
-        "stride_w": o["stride_w"],
-        "dil_h": o["dilation_h"],
-        "dil_w": o["dilation_w"],
-        "pad_top": pad_t,
-        "pad_left": pad_l,
+        **_window(in_t, out_t, k_h, k_w, o),
         "in_zero_point": zp,
         "out_offset": out_t.zero_point,
         "act_min": lo,

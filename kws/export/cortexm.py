@@ -248,20 +248,22 @@ def build_elf(
             "-o",
             str(tmp),
         ]
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=TOOL_TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
-        )
-        if done.returncode != 0:
-            raise BuildError(
-                f"building {out_elf.name} ({opt}) failed: {_first_error(done.stderr)}",
-                output=done.stderr,
-            )
+        _build(command, f"building {out_elf.name} ({opt})")
     return out_elf
+
+
+def _build(command: Sequence[str], what: str) -> None:
+    """Run a compiler; `BuildError` with its first error line when it fails."""
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=TOOL_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        raise BuildError(f"{what} failed: {_first_error(done.stderr)}", output=done.stderr)
 
 
 def _plugin_option(plugin: Path, args: Mapping[str, int | str]) -> str:
@@ -462,17 +464,8 @@ def build_plugin(source: Path, out_dir: Path, *, cc: str = "cc") -> Path:
     if compiler is None:
         raise BuildError(f"host C compiler {cc!r} not found (Debian: gcc)")
     with atomic_path(out) as tmp:
-        done = subprocess.run(
+        _build(
             [compiler, *PLUGIN_FLAGS, "-o", str(tmp), str(source)],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=TOOL_TIMEOUT_S,
-            stdin=subprocess.DEVNULL,
+            f"building the plugin {source.name}",
         )
-        if done.returncode != 0:
-            raise BuildError(
-                f"building the plugin {source.name} failed: {_first_error(done.stderr)}",
-                output=done.stderr,
-            )
     return out

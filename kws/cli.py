@@ -1666,6 +1666,7 @@ def demo_cli(
         ("int8 model / TFLM arena", f"{summary.int8_bytes:,} B / {summary.arena_bytes:,} B"),
         ("TFLM = LiteRT reference", f"{summary.tflm_identical:.1%} identical"),
         ("fits", ", ".join(summary.fits) or "none of the targets"),
+        *_demo_c_rows(summary.c_spotter),
         (f"stream, {s['minutes']:g} min", f"{s['keywords']} keywords, {s['other_words']} others"),
         ("stream correct", f"{s['correct_pct']:.1f} %"),
         ("stream false accepts", f"{s['false_accepts_per_hour']:.0f} per hour"),
@@ -1678,6 +1679,24 @@ def demo_cli(
     console.print(table)
     for name, path in summary.paths.items():
         console.print(f"{name}: {path}", highlight=False)
+
+
+def _demo_c_rows(c: dict[str, Any]) -> list[tuple[str, str]]:
+    if c.get("examples") is None:
+        return [("C spotter", c.get("skipped") or "not checked")]
+    rows = [("C model = LiteRT reference", f"{c['identical']} of {c['examples']} identical")]
+    if c.get("flash_bytes") is not None:
+        rows.append(
+            (
+                "C spotter on a Cortex-M4",
+                f"{'same as host' if c['cortex_m4'] else 'DIFFERENT'}, {c['flash_bytes']:,} B "
+                f"flash, {c['ram_bytes']:,} B RAM",
+            )
+        )
+        rows.append(("C spotter fits", ", ".join(c["fits"]) or "none of the targets"))
+    else:
+        rows.append(("C spotter on a Cortex-M4", c.get("skipped") or "not checked"))
+    return rows
 
 
 def main() -> None:

@@ -60,6 +60,7 @@ class DemoSummary:
     arena_bytes: int = 0
     fits: list[str] = field(default_factory=list)
     tflm_identical: float = float("nan")
+    c_spotter: dict[str, Any] = field(default_factory=dict)
     stream: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, str] = field(default_factory=dict)
 
@@ -165,7 +166,7 @@ def run_demo(
     lap("evaluate")
 
     say(f"4/5 export int8 → {run_dir / 'export'}")
-    exported = export(run_dir, calibration=config.calibration, max_drop=100.0)
+    exported = export(run_dir, calibration=config.calibration, max_drop=100.0, c_code=True)
     int8_path = run_dir / "export" / "model_int8.tflite"
     summary.accuracy_int8 = evaluate(int8_path, aligned, split="testing", calibrated=False).accuracy
     summary.accuracy_int8_calibrated = evaluate(int8_path, aligned, split="testing").accuracy
@@ -173,6 +174,17 @@ def run_demo(
     summary.arena_bytes = int(exported["int8"]["arena_bytes"])
     summary.tflm_identical = float(exported["tflm_parity"]["identical_rate"])
     summary.fits = [name for name, fit in exported["fit"]["targets"].items() if fit["fits"]]
+    c_report = exported["c"]
+    host, arm = c_report["host"], c_report["cortex_m4"]
+    summary.c_spotter = {
+        "identical": host.get("identical"),
+        "examples": host.get("examples"),
+        "cortex_m4": arm.get("matches_host"),
+        "flash_bytes": arm.get("flash_bytes"),
+        "ram_bytes": arm.get("ram_bytes"),
+        "fits": [name for name, fits in c_report.get("fit", {}).items() if fits],
+        "skipped": host.get("skipped") or arm.get("skipped"),
+    }
     lap("export")
 
     say(f"5/5 stream: {config.stream_minutes:g} min of test voices, calibrated int8 model")
@@ -204,6 +216,7 @@ def run_demo(
         "training curves": str(run_dir / "curves.png"),
         "confusion matrix": str(run_dir / "confusion.png"),
         "export report": str(run_dir / "export" / "report.json"),
+        "C spotter": str(run_dir / "export" / "c"),
         "stream operating curve": str(out / "stream_sweep.png"),
         "stream": str(stream_wav),
     }

@@ -38,6 +38,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert 0 <= summary["accuracy_float"] <= 1 and 0 <= summary["accuracy_int8"] <= 1
     assert summary["int8_bytes"] > 0 and summary["arena_bytes"] > 0
     assert summary["tflm_identical"] == 1.0
+    c = summary["c_spotter"]
+    assert c["identical"] == c["examples"] > 0
+    assert "C model = LiteRT reference" in result.output
     assert summary["stream"]["keywords"] > 0
     for path in summary["paths"].values():
         assert Path(path).exists(), path

@@ -206,6 +206,9 @@ def test_cli_export_target_c_is_verified(run: Path) -> None:
     host = report["host"]
     assert host["identical"] == host["examples"] > 0 and host["max_diff_lsb"] == 0
     assert host["first_differing_layer"] is None  # --debug-layers compared every layer
+    dump = np.load(run / "export" / "debug_layers.npz")
+    c_names = sorted(k for k in dump.files if k.startswith("c_"))
+    assert c_names and all(np.array_equal(dump[k], dump["litert_" + k[2:]]) for k in c_names)
     fe = report["front_end"]
     assert fe["identical_rate"] >= 0.999 and fe["max_diff_lsb"] <= 1
     e2e = report["end_to_end"]

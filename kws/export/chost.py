@@ -27,6 +27,7 @@ __all__ = [
     "build_host_model",
     "compare_layers",
     "find_compiler",
+    "layer_outputs",
     "model_parity",
     "run_c_layers",
     "run_c_model",
@@ -171,14 +172,36 @@ def _litert_tensors(flatbuffer: bytes, example: np.ndarray, tensors: Sequence[in
     return [it.get_tensor(t) for t in tensors]
 
 
-def compare_layers(
+def layer_outputs(
     flatbuffer: bytes, exe: Path, example: np.ndarray, model: CModel
-) -> LayerDifference | None:
-    """The first layer whose C output differs from LiteRT's reference kernels, or None."""
+) -> dict[str, np.ndarray]:
+    """Every layer's int8 output for one input, from C and from LiteRT's reference kernels:
+    ``{"c_03_conv_2d": ..., "litert_03_conv_2d": ...}`` (what `--debug-layers` saves)."""
     c_outs = run_c_layers(exe, example, model)
     ref = _litert_tensors(flatbuffer, example, [layer.output_tensor for layer in model.layers])
+    out = {}
     for layer, mine, theirs in zip(model.layers, c_outs, ref, strict=True):
-        diff = np.abs(mine.astype(np.int32) - np.asarray(theirs).reshape(mine.shape))
+        name = f"{layer.index:02d}_{layer.opcode.lower()}"
+        out[f"c_{name}"] = mine
+        out[f"litert_{name}"] = np.asarray(theirs).reshape(mine.shape)
+    return out
+
+
+def compare_layers(
+    flatbuffer: bytes,
+    exe: Path,
+    example: np.ndarray,
+    model: CModel,
+    *,
+    outputs: dict[str, np.ndarray] | None = None,
+) -> LayerDifference | None:
+    """The first layer whose C output differs from LiteRT's reference kernels, or None
+    (``outputs``: `layer_outputs` of the same example, when already computed)."""
+    outputs = outputs if outputs is not None else layer_outputs(flatbuffer, exe, example, model)
+    for layer in model.layers:
+        name = f"{layer.index:02d}_{layer.opcode.lower()}"
+        mine, theirs = outputs[f"c_{name}"], outputs[f"litert_{name}"]
+        diff = np.abs(mine.astype(np.int32) - theirs.astype(np.int32))
         if diff.any():
             return LayerDifference(
                 layer.index,

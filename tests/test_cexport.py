@@ -222,6 +222,37 @@ def test_cli_export_target_c_is_verified(run: Path) -> None:
     assert "C model vs LiteRT" in result.output
     assert "bit-identical" in (c_dir / "README.md").read_text()
     _check_calibrated_decision(run, c_dir)
+    _check_cpp_caller(run, c_dir)
+
+
+def _check_cpp_caller(run: Path, c_dir: Path) -> None:
+    """A C++ program (an Arduino sketch is one) links against the C objects."""
+    import shutil
+
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        return
+    build = run.parent / "cpp"
+    build.mkdir(exist_ok=True)
+    objects = []
+    for c_file in sorted(c_dir.glob("*.c")):
+        obj = build / (c_file.stem + ".o")
+        cmd = [chost.find_compiler(), *chost.HOST_FLAGS, f"-I{c_dir}", "-c", str(c_file)]
+        subprocess.run([*cmd, "-o", str(obj)], check=True, capture_output=True)
+        objects.append(str(obj))
+    main = build / "main.cpp"
+    main.write_text(
+        '#include "kws.h"\n#include "kws_features.h"\n#include "kws_model.h"\n'
+        "static int16_t audio[KWS_CLIP_SAMPLES];\n"
+        "int main() { int8_t s[KWS_NUM_LABELS]; return kws_classify(audio, s) < 0 || "
+        "kws_decide(s) < 0; }\n"
+    )
+    exe = build / "main"
+    subprocess.run(
+        [cxx, "-Wall", "-Werror", f"-I{c_dir}", str(main), *objects, "-o", str(exe)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert subprocess.run([str(exe)]).returncode == 0
 
 
 def _check_calibrated_decision(run: Path, c_dir: Path) -> None:

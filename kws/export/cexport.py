@@ -75,6 +75,10 @@ def write_spotter(
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
 #define KWS_NUM_LABELS {n}
 
 extern const char *const kws_labels[KWS_NUM_LABELS];
@@ -97,6 +101,10 @@ int32_t kws_decide(const int8_t *scores);
 
 /* Bytes of the static arena (front-end scratch and model activations). */
 extern const uint32_t kws_arena_bytes;
+
+#ifdef __cplusplus
+}}
+#endif
 
 #endif /* KWS_H_ */
 """

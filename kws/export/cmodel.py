@@ -617,6 +617,10 @@ def _header(
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
 #define KWS_MODEL_ARENA_BYTES {arena}
 #define KWS_MODEL_INPUT_OFFSET {in_off}
 #define KWS_MODEL_INPUT_SIZE {in_t.size}
@@ -633,6 +637,10 @@ typedef void (*kws_layer_hook)(int32_t layer, const int8_t *output, int32_t size
 
 void kws_model_invoke(uint8_t *arena);
 void kws_model_invoke_layers(uint8_t *arena, kws_layer_hook hook);
+
+#ifdef __cplusplus
+}}
+#endif
 
 #endif /* KWS_MODEL_H_ */
 """

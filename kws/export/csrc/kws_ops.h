@@ -15,6 +15,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* out[p][n] for p < rows, n < cols: requantised dot products of K-long int8 rows. */
 typedef struct {
   int32_t depth;           /* K */
@@ -62,5 +66,9 @@ void kws_conv_s8(const kws_conv_params *p, const int8_t *in, int8_t *out, int8_t
 #define KWS_DEPTHWISE_SCRATCH(taps, channels) (8 * (taps) + (channels))
 void kws_depthwise_s8(const kws_depthwise_params *p, const int8_t *in, int8_t *out,
                       void *scratch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KWS_OPS_H_ */

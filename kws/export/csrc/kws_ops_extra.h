@@ -10,6 +10,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* SOFTMAX, int8 in, int8 out (scale 1/256, zero point -128), over the last axis:
  * in/out are rows x depth. input_multiplier / input_left_shift / diff_min come from
  * PreprocessSoftmaxScaling and CalculateInputRadius with 5 integer bits (beta folded in). */
@@ -62,5 +66,9 @@ void kws_add_broadcast_s8(const kws_add_params *p, const int8_t *in1,
                           const int32_t in1_strides[4], const int8_t *in2,
                           const int32_t in2_strides[4], const int32_t out_shape[4],
                           int8_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KWS_OPS_EXTRA_H_ */

@@ -45,26 +45,36 @@ def registry_models() -> dict[str, bytes]:
 
     keras.utils.set_random_seed(3)
     rng = np.random.default_rng(3)
-    return {
+    built = {
         name: _int8_model(models.build(name, SHAPE, 5, tiny=True), rng)
         for name in ("ds_cnn-s", "conv", "tiny_conv", "bc_resnet-3")
     }
+    # ReLU6 after every convolution
+    inputs = keras.Input(SHAPE)
+    x = keras.layers.Reshape((*SHAPE, 1))(inputs)
+    x = keras.layers.Conv2D(8, (5, 3), strides=2, padding="same", activation="relu6")(x)
+    x = keras.layers.DepthwiseConv2D((3, 3), padding="same", activation="relu6")(x)
+    x = keras.layers.Conv2D(6, 1, activation="relu6")(x)
+    outputs = keras.layers.Dense(5)(keras.layers.Flatten()(x))
+    built["relu6"] = _int8_model(keras.Model(inputs, outputs), rng)
+    return built
 
 
-def _build_emulated_dsp(src: Path, build: Path) -> Path:
-    """The Cortex-M4 DSP code path (SMLAD/SXTB16/SMMULR), built for the host."""
-    exe = build / "kws_model_dsp"
+def _build_variant(src: Path, build: Path, *defines: str) -> Path:
+    """The model built with other code paths: -DKWS_EMULATE_DSP, the Cortex-M4 DSP path
+    (SMLAD/SXTB16/SMMULR) on the host; -DKWS_NO_FAST_REQUANT, the general requantisation."""
+    exe = build / ("kws_model" + "".join(d.lower() for d in defines))
     harness = build / chost.HARNESS
     subprocess.run(
-        [chost.find_compiler(), *chost.HOST_FLAGS, "-DKWS_EMULATE_DSP", f"-I{src}", str(harness),
-         *sorted(map(str, src.glob("*.c"))), "-o", str(exe)],
+        [chost.find_compiler(), *chost.HOST_FLAGS, *(f"-D{d}" for d in defines), f"-I{src}",
+         str(harness), *sorted(map(str, src.glob("*.c"))), "-o", str(exe)],
         check=True, capture_output=True,
     )  # fmt: skip
     return exe
 
 
 @needs_cc
-@pytest.mark.parametrize("name", ["ds_cnn-s", "conv", "tiny_conv", "bc_resnet-3"])
+@pytest.mark.parametrize("name", ["ds_cnn-s", "conv", "tiny_conv", "bc_resnet-3", "relu6"])
 def test_c_model_is_bit_identical_to_litert(
     name: str, registry_models: dict[str, bytes], tmp_path: Path
 ) -> None:
@@ -76,7 +86,13 @@ def test_c_model_is_bit_identical_to_litert(
     x = rng.integers(-128, 128, (150, *SHAPE)).astype(np.int8)
     x[0], x[1] = -128, 127
     reference = TFLiteModel(flat, reference=True).run_raw(x)
-    for build in (exe, _build_emulated_dsp(tmp_path / "c", tmp_path / "build")):
+    variants = [
+        ("KWS_EMULATE_DSP",),
+        ("KWS_NO_FAST_REQUANT",),
+        ("KWS_EMULATE_DSP", "KWS_NO_FAST_REQUANT"),
+    ]
+    builds = [exe] + [_build_variant(tmp_path / "c", tmp_path / "build", *v) for v in variants]
+    for build in builds:
         parity = chost.model_parity(chost.run_c_model(build, x, model), reference)
         assert (parity.identical, parity.max_diff_lsb) == (len(x), 0), (build.name, parity)
     assert chost.compare_layers(flat, exe, x[5], model) is None

@@ -168,18 +168,17 @@ def _check_int32(values: np.ndarray, what: str) -> None:
         raise CModelError(f"{what} overflows int32")
 
 
-def _check_accumulator(bias: np.ndarray, weights: np.ndarray, what: str) -> None:
-    """The convolutions' requantisation in C needs |accumulator| < 2^30 for every int8
-    input: |bias'| + 128·Σ|w| per output channel (weights as (channels, taps))."""
+def _accumulators_fit(bias: np.ndarray, weights: np.ndarray) -> bool:
+    """|accumulator| < 2^30 for every int8 input, the condition of the kernels' branch-free
+    requantisation: |bias'| + 128·Σ|w| per output channel (weights as (channels, taps))."""
     bound = np.abs(bias) + 128 * np.abs(weights).reshape(len(bias), -1).sum(axis=1)
-    if bound.max(initial=0) >= 1 << 30:
-        raise CModelError(f"{what}: accumulators may reach {int(bound.max())}, beyond 2^30")
+    return bool(bound.max(initial=0) < 1 << 30)
 
 
-def _fast(single_rounding: bool, shift: np.ndarray, lo: int, hi: int) -> int:
+def _fast(single_rounding: bool, shift: np.ndarray, lo: int, hi: int, fits: bool) -> int:
     """The kernels' branch-free requantisation applies: double rounding, every shift
-    negative (a right shift), no clamp narrower than int8."""
-    return int(not single_rounding and bool(np.all(shift < 0)) and (lo, hi) == (-128, 127))
+    negative (a right shift), no clamp narrower than int8, accumulators below 2^30."""
+    return int(not single_rounding and bool(np.all(shift < 0)) and (lo, hi) == (-128, 127) and fits)
 
 
 def _matmul_fields(
@@ -195,8 +194,6 @@ def _matmul_fields(
 ) -> tuple[dict[str, Any], list[str], int]:
     """Constants and the kws_matmul_params initialiser; returns (fields, defs, const bytes)."""
     cols, depth = weights.shape
-    if not single_rounding:
-        _check_accumulator(bias, weights, prefix)
     lo, hi = activation_range(activation, out_t.scale, out_t.zero_point)
     per_channel = int((mult.size > 1 and not np.all(mult == mult[0])) or np.any(shift != shift[0]))
     if not per_channel:
@@ -216,7 +213,7 @@ def _matmul_fields(
         "shift": f"{prefix}_s",
         "per_channel": per_channel,
         "single_rounding": int(single_rounding),
-        "fast": _fast(single_rounding, shift, lo, hi),
+        "fast": _fast(single_rounding, shift, lo, hi, _accumulators_fit(bias, weights)),
         "out_offset": out_t.zero_point,
         "act_min": lo,
         "act_max": hi,
@@ -305,7 +302,7 @@ def _lower_depthwise(g: Graph, op: Operator, prefix: str) -> _Lowered:
         "out_offset": out_t.zero_point,
         "act_min": lo,
         "act_max": hi,
-        "fast": _fast(False, shift, lo, hi),
+        "fast": _fast(False, shift, lo, hi, _accumulators_fit(bias, w.reshape(-1, out_c).T)),
         "weights": f"{prefix}_w",
         "bias": f"{prefix}_b",
         "mult": f"{prefix}_m",
@@ -315,7 +312,6 @@ def _lower_depthwise(g: Graph, op: Operator, prefix: str) -> _Lowered:
     call = f"kws_depthwise_s8(&{prefix}_p, {{in0}}, {{out}}, {{scratch}});"
     nbytes = w.size + 12 * out_c
     macs = out_h * out_w * out_c * k_h * k_w
-    _check_accumulator(bias, w.reshape(-1, out_c).T, f"{op.opcode} {w_t.name}")
     return _Lowered(op, defs, call, 8 * k_h * k_w + in_c, macs, nbytes)
 
 

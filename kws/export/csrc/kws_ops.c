@@ -7,6 +7,8 @@
  * code that runs on the device. */
 #include "kws_ops.h"
 
+#include "kws_fixed.h"
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__arm__)
 #pragma GCC optimize("no-schedule-insns")
 #endif
@@ -47,6 +49,14 @@ static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc) {
 #define KWS_DSP 0
 #endif
 
+/* KWS_NO_FAST_REQUANT builds every layer with the general requantisation (tests compare
+ * the two paths). */
+#if defined(KWS_NO_FAST_REQUANT)
+#define KWS_FAST(p) 0
+#else
+#define KWS_FAST(p) ((p)->fast)
+#endif
+
 #if KWS_DSP
 static inline uint32_t kws_load4(const int8_t *p) {
   uint32_t v;
@@ -56,21 +66,8 @@ static inline uint32_t kws_load4(const int8_t *p) {
 #endif
 
 /* TFLite's MultiplyByQuantizedMultiplier, in the two roundings LiteRT's reference kernels
- * use (measured: CONV_2D and DEPTHWISE_CONV_2D round twice, FULLY_CONNECTED once).
- *
- * Double (gemmlowp): SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT. For a
- * positive Q31 multiplier the first is floor((acc * mult + 2^30) / 2^31) for either sign
- * (its nudge 1 - 2^30 with truncation toward zero gives the same value for negative
- * products), and RoundingDivideByPOT(x, e) is (x + 2^(e-1) - (x < 0)) >> e, valid for
- * |acc| < 2^30 (checked at export): TFLite's rounding exactly, in SMULL, ADDS/ADC and a
- * few shifts on a Cortex-M4. */
-static inline int32_t kws_requantize(int32_t acc, int32_t mult, int32_t shift) {
-  if (shift > 0) acc = (int32_t)((uint32_t)acc << shift);
-  const int32_t high = (int32_t)(((int64_t)acc * mult + (1 << 30)) >> 31);
-  if (shift >= 0) return high;
-  const int32_t right = -shift;
-  return (high + (1 << (right - 1)) + (high >> 31)) >> right;
-}
+ * use (measured: CONV_2D and DEPTHWISE_CONV_2D round twice, gemmlowp's
+ * kws_multiply_by_quantized_multiplier of kws_fixed.h; FULLY_CONNECTED rounds once). */
 
 /* Single (TFLITE_SINGLE_ROUNDING): round(acc * mult / 2^(31 - shift)), halves up. */
 static inline int32_t kws_requantize_single(int32_t acc, int32_t mult, int32_t shift) {
@@ -88,16 +85,19 @@ static inline int32_t kws_requantize_single(int32_t acc, int32_t mult, int32_t s
 KWS_INLINE int8_t kws_finish(int32_t acc, int32_t mult, int32_t shift, int single,
                              int32_t offset, int32_t lo, int32_t hi) {
   int32_t v = single ? kws_requantize_single(acc, mult, shift)
-                     : kws_requantize(acc, mult, shift);
+                     : kws_multiply_by_quantized_multiplier(acc, mult, shift);
   v += offset;
   v = v < lo ? lo : v;
   return (int8_t)(v > hi ? hi : v);
 }
 
-/* The same for a layer whose shifts are all negative and whose activation range is the
- * whole int8 range (checked at export, with |acc| < 2^30): no branch. The high product
- * floor((acc * mult + 2^30) / 2^31) is SMMULR(2 * acc, mult) on Armv7E-M, and
- * (x + 2^(r-1)) >> r equals ((x >> (r-1)) + 1) >> 1. */
+/* The same, double rounding, for a layer whose shifts are all negative, whose activation
+ * range is the whole int8 range and whose accumulators stay below 2^30 in magnitude for
+ * every input (all checked at export): no branch. For a positive Q31 multiplier,
+ * SaturatingRoundingDoublingHighMul is floor((acc * mult + 2^30) / 2^31) for either sign
+ * (its nudge 1 - 2^30 with truncation toward zero gives the same value for negative
+ * products), which is SMMULR(2 * acc, mult) on Armv7E-M; RoundingDivideByPOT(x, r) is
+ * (x + 2^(r-1) - (x < 0)) >> r, which equals (((x + (x >> 31)) >> (r-1)) + 1) >> 1. */
 KWS_INLINE int8_t kws_finish_fast(int32_t acc, int32_t mult, int32_t shift, int32_t offset) {
 #if KWS_DSP && !defined(KWS_EMULATE_DSP)
   int32_t high;
@@ -243,7 +243,7 @@ KWS_INLINE void kws_matmul_body(const kws_matmul_params *p, const int8_t *in, in
 }
 
 void kws_matmul_s8(const kws_matmul_params *p, const int8_t *in, int32_t rows, int8_t *out) {
-  if (p->fast && p->per_channel) {
+  if (KWS_FAST(p) && p->per_channel) {
     kws_matmul_body(p, in, rows, out, 1, 0, 1); /* the convolutions, usually */
   } else {
     kws_matmul_body(p, in, rows, out, p->per_channel, p->single_rounding, 0);
@@ -297,7 +297,7 @@ void kws_depthwise_s8(const kws_depthwise_params *p, const int8_t *in, int8_t *o
   const int8_t *weights = p->weights;
   const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
   const int32_t offset = p->out_offset, lo = p->act_min, hi = p->act_max;
-  const int fast = p->fast;
+  const int fast = KWS_FAST(p);
   for (int32_t oy = 0; oy < p->out_h; ++oy) {
     const int32_t y0 = oy * p->stride_h - p->pad_top;
     for (int32_t ox = 0; ox < p->out_w; ++ox) {

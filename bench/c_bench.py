@@ -14,6 +14,9 @@ TensorFlow Lite Micro figures that can be measured here (model bytes and tensor 
 the host; TFLM's interpreter cannot be built for a Cortex-M4 on this machine: its sources
 are on GitHub, which is not reachable).
 
+The measured counts are also written into RUN_DIR/export/report.json under
+``c.cortex_m4_instructions`` (with the instrument named), beside the export's own figures.
+
 Usage: python bench/c_bench.py RUN_DIR [--plugin PATH/insncount.c]
 """
 
@@ -27,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 from kws.export import cortexm
+from kws.runs import write_json
 
 TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools" / "qemu-insncount"
 MODES = {
@@ -114,6 +118,7 @@ def main() -> None:
         print(f"Cortex-M4 (QEMU {cortexm.MACHINE}), {macs:,} MACs per inference\n")
         print(f"{'build':<22}{'part':<28}{'instructions':>14}{'per MAC':>9}")
         split = {}
+        measured: dict[str, dict[str, float]] = {}
         for opt in ("-O2", "-Os"):
             for dsp in (True, False):
                 label = f"{opt} {'DSP (SMLAD)' if dsp else 'plain C'}"
@@ -126,6 +131,7 @@ def main() -> None:
                     per = (counts[1] - counts[0]) / 2
                     per_mac = f"{per / macs:.2f}" if "model" in part else ""
                     print(f"{label:<22}{part:<28}{per:>14,.0f}{per_mac:>9}")
+                    measured.setdefault(label, {})[part.split(" (")[0]] = per
                 if opt == "-O2" and dsp:
                     elf = _program(c_dir, build, MODES["spotter (kws_classify)"], 1, opt, dsp, "k")
                     sizes = cortexm.symbol_sizes(elf)
@@ -139,7 +145,17 @@ def main() -> None:
         print("\nown instructions per inference by function (-O2, DSP):")
         for name, count in split.items():
             print(f"  {name:<20}{count:>12,}")
-    report = json.loads((args.run_dir / "export" / "report.json").read_text())
+    report_path = args.run_dir / "export" / "report.json"
+    report = json.loads(report_path.read_text())
+    if "c" in report:
+        report["c"]["cortex_m4_instructions"] = {
+            "instrument": "qemu-system-arm -M mps2-an386 + qemu-insncount plugin (benchmark)",
+            "macs": macs,
+            "per_inference": measured,
+            "model_per_mac": {k: v["model"] / macs for k, v in measured.items()},
+            "own_instructions_O2_dsp": split,
+        }
+        write_json(report_path, report)
     arm = report.get("c", {}).get("cortex_m4", {})
     if "flash_bytes" in arm:
         print(

@@ -17,7 +17,20 @@
 
 /* floor(x / 2^n) for 0 <= n <= 31: an arithmetic right shift on any C99 compiler. */
 static inline int32_t kws_asr32(int32_t x, int32_t n) {
+#if defined(__GNUC__)
+  return x >> n; /* GCC and Clang document '>>' of a negative value as sign-extending */
+#else
   return x >= 0 ? (x >> n) : (int32_t)~(~x >> n);
+#endif
+}
+
+/* floor(x / 2^31), an arithmetic right shift on any C99 compiler. */
+static inline int64_t kws_asr64_31(int64_t x) {
+#if defined(__GNUC__)
+  return x >> 31;
+#else
+  return x >= 0 ? (x >> 31) : (int64_t)~(~x >> 31);
+#endif
 }
 
 /* a + b modulo 2^32 (gemmlowp's plain int32 Add). */
@@ -64,6 +77,36 @@ static inline int32_t kws_multiply_by_quantized_multiplier(int32_t x, int32_t mu
   const int32_t right = shift > 0 ? 0 : -shift;
   return kws_rounding_divide_by_pot(
       kws_saturating_rounding_doubling_high_mul(kws_shl_wrap(x, left), multiplier), right);
+}
+
+/* The same, for |x| < 2^30, a positive multiplier and shift < 0, in a few instructions and
+ * no branch: for a positive Q31 multiplier SaturatingRoundingDoublingHighMul is
+ * floor((x * multiplier + 2^30) / 2^31) for either sign of the product (its nudge 1 - 2^30
+ * with truncation toward zero gives the same value for negative products), which is
+ * SMMULR(2x, multiplier) on Armv7E-M; RoundingDivideByPOT(h, r) = (h + 2^(r-1) - (h < 0))
+ * >> r equals (((h + (h < 0 ? -1 : 0)) >> (r - 1)) + 1) >> 1 for r >= 1. */
+static inline int32_t kws_multiply_by_quantized_multiplier_right(int32_t x, int32_t multiplier,
+                                                                 int32_t shift) {
+  int32_t high;
+#if defined(__ARM_FEATURE_DSP) && !defined(KWS_NO_DSP) && !defined(KWS_EMULATE_DSP)
+  __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(x * 2), "r"(multiplier));
+#else
+  high = (int32_t)kws_asr64_31((int64_t)x * multiplier + (1 << 30));
+#endif
+  return kws_asr32(kws_asr32(high + kws_asr32(high, 31), -shift - 1) + 1, 1);
+}
+
+/* The same for shift <= 0 (a shift of 0 divides by nothing). */
+static inline int32_t kws_multiply_by_quantized_multiplier_small(int32_t x, int32_t multiplier,
+                                                                 int32_t shift) {
+  if (shift < 0) return kws_multiply_by_quantized_multiplier_right(x, multiplier, shift);
+#if defined(__ARM_FEATURE_DSP) && !defined(KWS_NO_DSP) && !defined(KWS_EMULATE_DSP)
+  int32_t high;
+  __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(x * 2), "r"(multiplier));
+  return high;
+#else
+  return (int32_t)kws_asr64_31((int64_t)x * multiplier + (1 << 30));
+#endif
 }
 
 #endif /* KWS_FIXED_H_ */

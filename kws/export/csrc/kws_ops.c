@@ -93,19 +93,10 @@ KWS_INLINE int8_t kws_finish(int32_t acc, int32_t mult, int32_t shift, int singl
 
 /* The same, double rounding, for a layer whose shifts are all negative, whose activation
  * range is the whole int8 range and whose accumulators stay below 2^30 in magnitude for
- * every input (all checked at export): no branch. For a positive Q31 multiplier,
- * SaturatingRoundingDoublingHighMul is floor((acc * mult + 2^30) / 2^31) for either sign
- * (its nudge 1 - 2^30 with truncation toward zero gives the same value for negative
- * products), which is SMMULR(2 * acc, mult) on Armv7E-M; RoundingDivideByPOT(x, r) is
- * (x + 2^(r-1) - (x < 0)) >> r, which equals (((x + (x >> 31)) >> (r-1)) + 1) >> 1. */
+ * every input (all checked at export): no branch (kws_fixed.h's small-input form, SMMULR
+ * on Armv7E-M, and SSAT). */
 KWS_INLINE int8_t kws_finish_fast(int32_t acc, int32_t mult, int32_t shift, int32_t offset) {
-#if KWS_DSP && !defined(KWS_EMULATE_DSP)
-  int32_t high;
-  __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(acc * 2), "r"(mult));
-#else
-  const int32_t high = (int32_t)(((int64_t)acc * mult + (1 << 30)) >> 31);
-#endif
-  const int32_t v = ((((high + (high >> 31)) >> (~shift)) + 1) >> 1) + offset;
+  const int32_t v = kws_multiply_by_quantized_multiplier_right(acc, mult, shift) + offset;
 #if defined(__ARM_FEATURE_SAT) && KWS_DSP && !defined(KWS_EMULATE_DSP)
   return (int8_t)__ssat(v, 8);
 #else

@@ -225,13 +225,15 @@ void kws_max_pool_s8(const kws_pool_params *p, const int8_t *in, int8_t *out, in
 static inline int8_t kws_add_one(const kws_add_params *p, int32_t a, int32_t b) {
   const int32_t x1 = kws_shl_wrap(p->input1_offset + a, p->left_shift);
   const int32_t x2 = kws_shl_wrap(p->input2_offset + b, p->left_shift);
+  /* |x1|, |x2| <= 255 * 2^20 and |s1 + s2| < 2^29, and every shift is <= 0 (Prepare
+   * refuses others): the small-input form of MultiplyByQuantizedMultiplier is exact */
   const int32_t s1 =
-      kws_multiply_by_quantized_multiplier(x1, p->input1_multiplier, p->input1_shift);
+      kws_multiply_by_quantized_multiplier_small(x1, p->input1_multiplier, p->input1_shift);
   const int32_t s2 =
-      kws_multiply_by_quantized_multiplier(x2, p->input2_multiplier, p->input2_shift);
+      kws_multiply_by_quantized_multiplier_small(x2, p->input2_multiplier, p->input2_shift);
   const int32_t raw =
-      kws_multiply_by_quantized_multiplier(kws_add_wrap(s1, s2), p->output_multiplier,
-                                           p->output_shift) +
+      kws_multiply_by_quantized_multiplier_small(kws_add_wrap(s1, s2), p->output_multiplier,
+                                                 p->output_shift) +
       p->output_offset;
   return (int8_t)kws_clamp(raw, p->act_min, p->act_max);
 }

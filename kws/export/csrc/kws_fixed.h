@@ -15,8 +15,15 @@
 
 #include <stdint.h>
 
+/* The small helpers must be inlined even at -Os: a call costs more than their body. */
+#if defined(__GNUC__)
+#define KWS_FIXED_INLINE static inline __attribute__((always_inline))
+#else
+#define KWS_FIXED_INLINE static inline
+#endif
+
 /* floor(x / 2^n) for 0 <= n <= 31: an arithmetic right shift on any C99 compiler. */
-static inline int32_t kws_asr32(int32_t x, int32_t n) {
+KWS_FIXED_INLINE int32_t kws_asr32(int32_t x, int32_t n) {
 #if defined(__GNUC__)
   return x >> n; /* GCC and Clang document '>>' of a negative value as sign-extending */
 #else
@@ -25,7 +32,7 @@ static inline int32_t kws_asr32(int32_t x, int32_t n) {
 }
 
 /* floor(x / 2^31), an arithmetic right shift on any C99 compiler. */
-static inline int64_t kws_asr64_31(int64_t x) {
+KWS_FIXED_INLINE int64_t kws_asr64_31(int64_t x) {
 #if defined(__GNUC__)
   return x >> 31;
 #else
@@ -85,7 +92,7 @@ static inline int32_t kws_multiply_by_quantized_multiplier(int32_t x, int32_t mu
  * with truncation toward zero gives the same value for negative products), which is
  * SMMULR(2x, multiplier) on Armv7E-M; RoundingDivideByPOT(h, r) = (h + 2^(r-1) - (h < 0))
  * >> r equals (((h + (h < 0 ? -1 : 0)) >> (r - 1)) + 1) >> 1 for r >= 1. */
-static inline int32_t kws_multiply_by_quantized_multiplier_right(int32_t x, int32_t multiplier,
+KWS_FIXED_INLINE int32_t kws_multiply_by_quantized_multiplier_right(int32_t x, int32_t multiplier,
                                                                  int32_t shift) {
   int32_t high;
 #if defined(__ARM_FEATURE_DSP) && !defined(KWS_NO_DSP) && !defined(KWS_EMULATE_DSP)
@@ -97,7 +104,7 @@ static inline int32_t kws_multiply_by_quantized_multiplier_right(int32_t x, int3
 }
 
 /* The same for shift <= 0 (a shift of 0 divides by nothing). */
-static inline int32_t kws_multiply_by_quantized_multiplier_small(int32_t x, int32_t multiplier,
+KWS_FIXED_INLINE int32_t kws_multiply_by_quantized_multiplier_small(int32_t x, int32_t multiplier,
                                                                  int32_t shift) {
   if (shift < 0) return kws_multiply_by_quantized_multiplier_right(x, multiplier, shift);
 #if defined(__ARM_FEATURE_DSP) && !defined(KWS_NO_DSP) && !defined(KWS_EMULATE_DSP)

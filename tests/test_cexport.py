@@ -304,3 +304,32 @@ def test_cli_refuses_c_without_int8(run: Path) -> None:
     result = runner.invoke(app, ["export", str(run), "--target", "c", "--no-int8"])
     assert result.exit_code != 0
     assert "needs the int8 model" in result.output
+
+
+@needs_cc
+def test_export_c_without_the_cortex_m_tools(
+    registry_models: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No arm-none-eabi-gcc / qemu: the host checks still run, the device check says what to
+    install."""
+    import features
+    from kws.export.cexport import export_c
+
+    monkeypatch.setattr(cortexm, "find_toolchain", lambda: None)
+    monkeypatch.setattr(cortexm, "missing_tools", lambda: {"qemu-system-arm": "qemu-system-arm"})
+    flat = registry_models["ds_cnn-s"]
+    rng = np.random.default_rng(9)
+    raw = rng.integers(-128, 128, (12, *SHAPE)).astype(np.int8)
+    reference = TFLiteModel(flat, reference=True).run_raw(raw)
+    audio = (rng.normal(0, 3000, (4, 16_000))).clip(-32768, 32767).astype(np.int16)
+    labels = ("_silence_", "_unknown_", "yes", "no", "up")
+    report = export_c(
+        tmp_path / "c", int8_flat=flat, spec=features.FeatureSpec(), labels=labels,
+        raw_inputs=raw, reference_outputs=reference, audio=audio,
+    )  # fmt: skip
+    assert report["host"]["identical"] == 12
+    assert report["end_to_end"]["clips"] == 4
+    assert report["cortex_m4"] == {
+        "skipped": "Cortex-M4 check skipped: install Debian's qemu-system-arm to run it"
+    }
+    assert "Cortex-M4" not in (tmp_path / "c" / "README.md").read_text().split("## Verification")[1]

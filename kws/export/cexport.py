@@ -471,8 +471,12 @@ def export_c(
         expected = spotted[:ARM_VECTORS]
     toolchain = cortexm.find_toolchain() if arm else None
     if toolchain is None:
-        missing = ", ".join(cortexm.missing_tools()) if arm else "not requested"
-        report["cortex_m4"] = {"skipped": f"Cortex-M4 check skipped ({missing})"}
+        if arm:
+            packages = sorted(set(cortexm.missing_tools().values()))
+            why = f"install Debian's {', '.join(packages)} to run it"
+        else:
+            why = "not requested"
+        report["cortex_m4"] = {"skipped": f"Cortex-M4 check skipped: {why}"}
     else:
         say("running the test vectors on a Cortex-M4 under QEMU")
         report["cortex_m4"] = _arm_check(out, vectors, expected, toolchain)

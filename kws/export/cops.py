@@ -32,7 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kws.export.qmath import quantize_multiplier, round_half_away
+from kws.export.qmath import INT32_MAX, INT32_MIN, quantize_multiplier, round_half_away
+from kws.export.qmath import multiply_by_quantized_multiplier as _mbqm
+from kws.export.qmath import rounding_divide_by_pot as _rdbpot
+from kws.export.qmath import saturating_rounding_doubling_high_mul as _srdhm
+from kws.export.qmath import wrap32 as _wrap32
 
 __all__ = [
     "ACTIVATIONS",
@@ -54,8 +58,6 @@ __all__ = [
     "softmax_s8",
 ]
 
-INT32_MIN = -(1 << 31)
-INT32_MAX = (1 << 31) - 1
 
 #: TFLite's ActivationFunctionType codes of the fused activations these operators accept.
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
@@ -315,36 +317,6 @@ def broadcast_strides(
 
 
 # ---- NumPy models of the integer arithmetic -------------------------------------------------
-
-
-def _wrap32(x: np.ndarray) -> np.ndarray:
-    """int64 values reduced modulo 2^32 to int32's range (C's wrapping int32 sum)."""
-    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
-
-
-def _srdhm(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
-    """SaturatingRoundingDoublingHighMul, elementwise on int64 arrays of int32 values."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    ab = a * b
-    s = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    q = np.where(s >= 0, s >> 31, -((-s) >> 31))
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q)
-
-
-def _rdbpot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
-    """RoundingDivideByPOT (exponent 0..31, scalar or elementwise)."""
-    x = np.asarray(x, dtype=np.int64)
-    e = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << e) - 1
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> e) + ((x & mask) > threshold)
-
-
-def _mbqm(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
-    """MultiplyByQuantizedMultiplier (double rounding; the left shift wraps like int32)."""
-    x = np.asarray(x, dtype=np.int64)
-    return _rdbpot(_srdhm(_wrap32(x << max(shift, 0)), multiplier), max(-shift, 0))
 
 
 def _sat_shl(x: np.ndarray, exponent: int) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 In: float scales from a .tflite file. Out: the (multiplier, shift) pairs that TFLite's
 reference kernels (and TensorFlow Lite Micro) derive in their Prepare step, so that C code
-generated from them rounds exactly like LiteRT. Also a NumPy model of the integer
-arithmetic (`multiply_by_quantized_multiplier`) for tests.
+generated from them rounds exactly like LiteRT. Also the one NumPy model of gemmlowp's
+fixed-point primitives (wrapping int32 sums, SaturatingRoundingDoublingHighMul,
+RoundingDivideByPOT, both MultiplyByQuantizedMultiplier roundings), used by `cops`' operator
+references and the tests.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ import math
 import numpy as np
 
 __all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
     "multiply_by_quantized_multiplier",
     "multiply_by_quantized_multiplier_single",
     "quantize_multiplier",
     "round_half_away",
+    "rounding_divide_by_pot",
+    "saturating_rounding_doubling_high_mul",
+    "wrap32",
 ]
 
 
@@ -49,32 +56,38 @@ INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 
 
-def _srdhm(a: np.ndarray, b: int) -> np.ndarray:
-    """gemmlowp's SaturatingRoundingDoublingHighMul on int64 arrays."""
-    ab = a.astype(np.int64) * np.int64(b)
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    s = ab + nudge
-    # C integer division by 2^31 truncates toward zero
-    q = np.where(s >= 0, s >> 31, -((-s) >> 31))
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    return np.where(overflow, INT32_MAX, q)
+def wrap32(x: np.ndarray) -> np.ndarray:
+    """int64 values reduced modulo 2^32 to int32's range (C's wrapping int32 arithmetic)."""
+    return ((np.asarray(x, dtype=np.int64) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
 
 
-def _rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
-    mask = (1 << exponent) - 1
-    remainder = x & mask
+def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """gemmlowp's SaturatingRoundingDoublingHighMul, elementwise on int32 values (int64)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    s = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    q = np.where(s >= 0, s >> 31, -((-s) >> 31))  # C's division by 2^31 truncates toward 0
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
+    """gemmlowp's RoundingDivideByPOT (exponent 0..31, scalar or elementwise)."""
+    x = np.asarray(x, dtype=np.int64)
+    e = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << e) - 1
     threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+    return (x >> e) + ((x & mask) > threshold)
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
     """TFLite's ``MultiplyByQuantizedMultiplier`` with gemmlowp's two roundings
-    (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT): what LiteRT's reference
-    CONV_2D and DEPTHWISE_CONV_2D compute (measured)."""
-    x = np.asarray(x, dtype=np.int64)
-    left = max(shift, 0)
-    right = max(-shift, 0)
-    return _rounding_divide_by_pot(_srdhm(x * (1 << left), multiplier), right).astype(np.int64)
+    (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT; a left shift wraps like
+    int32): what LiteRT's reference CONV_2D and DEPTHWISE_CONV_2D compute (measured)."""
+    shifted = wrap32(np.asarray(x, dtype=np.int64) << max(shift, 0))
+    return rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(shifted, multiplier), max(-shift, 0)
+    )
 
 
 def multiply_by_quantized_multiplier_single(

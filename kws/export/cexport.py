@@ -253,13 +253,6 @@ int main(void) {{
 """
 
 
-def _define(path: Path, name: str) -> int:
-    match = re.search(rf"#define {name} \(?(\d+)", path.read_text())
-    if not match:
-        raise CExportError(f"{path}: no #define {name}")
-    return int(match.group(1))
-
-
 _PROBE = """#include "kws.h"
 #include "kws_features.h"
 int16_t audio[KWS_CLIP_SAMPLES]; /* external: kept in both programs */
@@ -372,7 +365,7 @@ def export_c(
         out, spec, input_scale=model.input_scale, input_zero_point=model.input_zero_point
     )
     write_spotter(out, model, labels, thresholds_int8)
-    scratch = _define(out / "kws_features.h", "KWS_FEATURES_SCRATCH_BYTES")
+    scratch = cfront.scratch_bytes(spec)
     report: dict[str, Any] = {
         "files": sorted(p.name for p in out.iterdir() if p.is_file()),
         "layers": [

@@ -31,6 +31,7 @@ from string import Template
 import numpy as np
 
 import features
+from kws.export.chost import HOST_FLAGS
 from kws.export.csources import _float
 from kws.export.runtime import QuantParams
 from kws.fsutil import atomic_path
@@ -44,6 +45,7 @@ __all__ = [
     "host_seconds_per_call",
     "reference_features",
     "run_front_end_host",
+    "scratch_bytes",
     "write_front_end",
 ]
 
@@ -62,7 +64,6 @@ INTS_PER_LINE = 12
 LOG_TRUNCATION = 2.0**-32
 LN2_HI_BITS = 0xFFFFF000  # ln 2 with 12 low mantissa bits cleared: e · ln2_hi is exact
 HARNESS_TIMEOUT_S = 300
-HOST_FLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror")
 # Thumb-2 code of kws_features + helpers, arm-none-eabi-gcc 12 -O2 -mcpu=cortex-m4, mlperf-tiny
 CODE_BYTES_CORTEX_M4 = 1500
 
@@ -183,6 +184,11 @@ def _c_array(values: np.ndarray, per_line: int) -> str:
     for i in range(0, flat.size, per_line):
         lines.append("  " + ", ".join(fmt(v) for v in flat[i : i + per_line]) + ",")
     return "\n".join(lines)
+
+
+def scratch_bytes(spec: features.FeatureSpec) -> int:
+    """RAM of kws_features' scratch buffer: the FFT buffer and one frame's mel energies."""
+    return 4 * (spec.fft_size + 2) + 4 * spec.mel_bands
 
 
 def _sizes(spec: features.FeatureSpec, tables: _Tables) -> dict[str, int]:
@@ -623,7 +629,7 @@ def write_front_end(
     t = _tables(spec)
     sizes = _sizes(spec, t)
     table_bytes = sum(sizes[k] for k in ("window", "twiddles", "mel", "dct", "log"))
-    scratch = sizes["fft_buffer"] + sizes["mel_energies"]
+    scratch = scratch_bytes(spec)
     power = spec.spectrum is features.Spectrum.POWER
     unit = 0.5 / INT16_FULL_SCALE
     common = {"digest": spec.digest(), "window": spec.window.value}

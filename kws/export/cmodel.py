@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +116,6 @@ class _Lowered:
     macs: int = 0
     const_bytes: int = 0
     alias: bool = False  # output shares the input's memory (RESHAPE)
-
-
-@dataclass
-class _Context:
-    graph: Graph
-    lowered: list[_Lowered] = field(default_factory=list)
 
 
 def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -339,9 +333,9 @@ def _fields(params: Any) -> dict[str, Any]:
     return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
 
 
-def _activations(g: Graph, op: Operator) -> list[Tensor]:
-    ts = [g.tensor(i) for i in op.inputs if i >= 0 and g.tensor(i).data is None]
-    return ts
+def _activations(g: Graph, op: Operator) -> list[int]:
+    """The operator's non-constant inputs (tensor indices), in order."""
+    return [t for t in op.inputs if t >= 0 and g.tensor(t).data is None]
 
 
 def _lower_softmax(g: Graph, op: Operator, prefix: str) -> _Lowered:
@@ -419,24 +413,24 @@ def _lower_add(g: Graph, op: Operator, prefix: str) -> _Lowered:
     return _Lowered(op, defs, call, const_bytes=48)
 
 
+_LOWERINGS = {
+    "CONV_2D": _lower_conv,
+    "DEPTHWISE_CONV_2D": _lower_depthwise,
+    "FULLY_CONNECTED": _lower_fully_connected,
+    "SOFTMAX": _lower_softmax,
+    "MEAN": _lower_mean,
+    "AVERAGE_POOL_2D": _lower_pool,
+    "MAX_POOL_2D": _lower_pool,
+    "ADD": _lower_add,
+}
+
+
 def _lower(g: Graph, op: Operator, prefix: str) -> _Lowered:
     if op.opcode == "RESHAPE":
         return _Lowered(op, [], "", alias=True)
-    if op.opcode == "CONV_2D":
-        return _lower_conv(g, op, prefix)
-    if op.opcode == "DEPTHWISE_CONV_2D":
-        return _lower_depthwise(g, op, prefix)
-    if op.opcode == "FULLY_CONNECTED":
-        return _lower_fully_connected(g, op, prefix)
-    if op.opcode == "SOFTMAX":
-        return _lower_softmax(g, op, prefix)
-    if op.opcode == "MEAN":
-        return _lower_mean(g, op, prefix)
-    if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        return _lower_pool(g, op, prefix)
-    if op.opcode == "ADD":
-        return _lower_add(g, op, prefix)
-    raise CModelError(f"operator {op.opcode} is not supported by the C export")
+    if op.opcode not in _LOWERINGS:
+        raise CModelError(f"operator {op.opcode} is not supported by the C export")
+    return _LOWERINGS[op.opcode](g, op, prefix)
 
 
 # ---------------------------------------------------------------------------------------
@@ -506,10 +500,9 @@ def write_c_model(out: Path, flatbuffer: bytes) -> CModel:
     scratch: dict[int, _Buffer] = {}
     for i, low in enumerate(lowered):
         op = low.op
-        for t in op.inputs:
-            if t >= 0 and graph.tensor(t).data is None:
-                b = buffer_of(t, i)
-                b.last = max(b.last, i)
+        for t in _activations(graph, op):
+            b = buffer_of(t, i)
+            b.last = max(b.last, i)
         if low.alias:
             owner[op.outputs[0]] = owner[op.inputs[0]]
             continue
@@ -534,8 +527,10 @@ def write_c_model(out: Path, flatbuffer: bytes) -> CModel:
         out_idx = op.outputs[0]
         name = f"kws_layer_{i:02d}_{op.opcode.lower()}"
         if not low.alias:
-            acts = [t for t in op.inputs if t >= 0 and graph.tensor(t).data is None]
-            subs = {f"in{k}": f"(const int8_t *)(arena + {offset(t)})" for k, t in enumerate(acts)}
+            subs = {
+                f"in{k}": f"(const int8_t *)(arena + {offset(t)})"
+                for k, t in enumerate(_activations(graph, op))
+            }
             subs["out"] = f"(int8_t *)(arena + {offset(out_idx)})"
             subs["scratch"] = f"(arena + {scratch[i].offset})" if i in scratch else "0"
             defs.extend(low.consts)
@@ -551,7 +546,7 @@ def write_c_model(out: Path, flatbuffer: bytes) -> CModel:
         layers.append(CLayer(i, op.opcode, name, out_idx, ot.shape, low.macs))
 
     weight_bytes = sum(low.const_bytes for low in lowered)
-    header = _header(graph, in_t, out_t, arena, offset(graph.inputs[0]), offset(out_idx), layers)
+    header = _header(in_t, out_t, arena, offset(graph.inputs[0]), offset(graph.outputs[0]), layers)
     source = (
         GUARD
         + '#include "kws_model.h"\n\n#include "kws_ops.h"\n#include "kws_ops_extra.h"\n\n'
@@ -591,7 +586,6 @@ def write_c_model(out: Path, flatbuffer: bytes) -> CModel:
 
 
 def _header(
-    graph: Graph,
     in_t: Tensor,
     out_t: Tensor,
     arena: int,

@@ -248,14 +248,15 @@ def build_elf(
             "-o",
             str(tmp),
         ]
-        _build(command, f"building {out_elf.name} ({opt})")
+        _run_tool(command, f"building {out_elf.name} ({opt})", BuildError)
     return out_elf
 
 
-def _build(command: Sequence[str], what: str) -> None:
-    """Run a compiler; `BuildError` with its first error line when it fails."""
+def _run_tool(command: Sequence[str], what: str, error: type[CortexMError] = CortexMError) -> str:
+    """Run a compiler or binutils program; its stdout, or ``error`` naming ``what`` failed
+    with the first error line."""
     done = subprocess.run(
-        command,
+        list(command),
         capture_output=True,
         text=True,
         errors="replace",
@@ -263,7 +264,8 @@ def _build(command: Sequence[str], what: str) -> None:
         stdin=subprocess.DEVNULL,
     )
     if done.returncode != 0:
-        raise BuildError(f"{what} failed: {_first_error(done.stderr)}", output=done.stderr)
+        raise error(f"{what} failed: {_first_error(done.stderr)}", output=done.stderr)
+    return done.stdout
 
 
 def _plugin_option(plugin: Path, args: Mapping[str, int | str]) -> str:
@@ -385,20 +387,7 @@ def _as_text(data: bytes | str | None) -> str:
 
 
 def _tool_output(command: Sequence[str]) -> str:
-    done = subprocess.run(
-        list(command),
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=TOOL_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
-    )
-    if done.returncode != 0:
-        raise CortexMError(
-            f"{Path(command[0]).name} failed on {command[-1]}: {_first_error(done.stderr)}",
-            output=done.stderr,
-        )
-    return done.stdout
+    return _run_tool(command, f"{Path(command[0]).name} on {command[-1]}")
 
 
 def section_sizes(elf: Path, *, toolchain: Toolchain | None = None) -> dict[str, int]:
@@ -464,8 +453,9 @@ def build_plugin(source: Path, out_dir: Path, *, cc: str = "cc") -> Path:
     if compiler is None:
         raise BuildError(f"host C compiler {cc!r} not found (Debian: gcc)")
     with atomic_path(out) as tmp:
-        _build(
+        _run_tool(
             [compiler, *PLUGIN_FLAGS, "-o", str(tmp), str(source)],
             f"building the plugin {source.name}",
+            BuildError,
         )
     return out

@@ -15,7 +15,8 @@
 
 #include <stdint.h>
 
-/* The small helpers must be inlined even at -Os: a call costs more than their body. */
+/* Inlined even at -Os: the small helpers cost less than a call, and the kernels that
+ * take a constant mode flag (kws_pool) specialise only when inlined. */
 #if defined(__GNUC__)
 #define KWS_FIXED_INLINE static inline __attribute__((always_inline))
 #else

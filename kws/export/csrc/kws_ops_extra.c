@@ -170,7 +170,11 @@ static inline void kws_pool_window(const kws_pool_params *p, int32_t oy, int32_t
   *x1 = ix + p->filter_w < p->in_w ? ix + p->filter_w : p->in_w;
 }
 
-void kws_avg_pool_s8(const kws_pool_params *p, const int8_t *in, int8_t *out, int32_t batches) {
+/* Both pools walk the same clipped windows; they differ in how the taps combine: the sum,
+ * averaged over the taps inside the input with halves rounded away from zero (C's '/'
+ * truncates toward zero), or the maximum. */
+KWS_FIXED_INLINE void kws_pool(const kws_pool_params *p, const int8_t *in, int8_t *out,
+                               int32_t batches, int is_max) {
   const int32_t C = p->channels;
   int32_t b, oy, ox, c, y, x;
   for (b = 0; b < batches; ++b) {
@@ -181,12 +185,14 @@ void kws_avg_pool_s8(const kws_pool_params *p, const int8_t *in, int8_t *out, in
         kws_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
         count = (y1 - y0) * (x1 - x0);
         for (c = 0; c < C; ++c) {
-          int32_t acc = 0;
+          int32_t acc = is_max ? -128 : 0;
           for (y = y0; y < y1; ++y) {
-            for (x = x0; x < x1; ++x) acc += img[(y * p->in_w + x) * C + c];
+            for (x = x0; x < x1; ++x) {
+              const int32_t v = img[(y * p->in_w + x) * C + c];
+              acc = is_max ? (v > acc ? v : acc) : acc + v;
+            }
           }
-          /* round half away from zero; C's '/' truncates toward zero */
-          if (count > 0) {
+          if (!is_max && count > 0) {
             acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
           }
           *out++ = (int8_t)kws_clamp(acc, p->act_min, p->act_max);
@@ -196,28 +202,12 @@ void kws_avg_pool_s8(const kws_pool_params *p, const int8_t *in, int8_t *out, in
   }
 }
 
+void kws_avg_pool_s8(const kws_pool_params *p, const int8_t *in, int8_t *out, int32_t batches) {
+  kws_pool(p, in, out, batches, 0);
+}
+
 void kws_max_pool_s8(const kws_pool_params *p, const int8_t *in, int8_t *out, int32_t batches) {
-  const int32_t C = p->channels;
-  int32_t b, oy, ox, c, y, x;
-  for (b = 0; b < batches; ++b) {
-    const int8_t *img = in + b * p->in_h * p->in_w * C;
-    for (oy = 0; oy < p->out_h; ++oy) {
-      for (ox = 0; ox < p->out_w; ++ox) {
-        int32_t y0, y1, x0, x1;
-        kws_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-        for (c = 0; c < C; ++c) {
-          int32_t m = -128;
-          for (y = y0; y < y1; ++y) {
-            for (x = x0; x < x1; ++x) {
-              const int32_t v = img[(y * p->in_w + x) * C + c];
-              if (v > m) m = v;
-            }
-          }
-          *out++ = (int8_t)kws_clamp(m, p->act_min, p->act_max);
-        }
-      }
-    }
-  }
+  kws_pool(p, in, out, batches, 1);
 }
 
 /* ---- ADD --------------------------------------------------------------------------------- */

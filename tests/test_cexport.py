@@ -333,3 +333,22 @@ def test_export_c_without_the_cortex_m_tools(
         "skipped": "Cortex-M4 check skipped: install Debian's qemu-system-arm to run it"
     }
     assert "Cortex-M4" not in (tmp_path / "c" / "README.md").read_text().split("## Verification")[1]
+
+
+def test_cli_names_what_the_c_export_cannot_do(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model the C export cannot express is a one-line error naming the folder and why."""
+    from kws.export import cexport
+
+    def unsupported(out: Path, flatbuffer: bytes) -> None:
+        raise CModelError("operator LSTM is not supported by the C export")
+
+    monkeypatch.setattr(cexport, "write_c_model", unsupported)
+    result = runner.invoke(
+        app,
+        ["export", str(run), "--target", "c", "--calibration", "40", "--max-drop", "100",
+         "--cache-dir", str(run.parent / "cache")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error")]
+    assert len(lines) == 1 and "LSTM is not supported" in lines[0]
+    assert str(run / "export" / "c") in result.output.replace("\n", "")

@@ -327,21 +327,24 @@ def export(
             },
         }
         if c_code:
-            from kws.export.cexport import export_c
+            from kws.export.cexport import C_EXPORT_ERRORS, export_c
 
             audio = np.clip(np.round(np.asarray(val.clips) * 32768.0), -32768, 32767)
-            report["c"] = export_c(
-                out / "c",
-                int8_flat=int8_flat,
-                spec=spec,
-                labels=labels,
-                raw_inputs=raw,
-                reference_outputs=ref_out,
-                audio=audio.astype(np.int16),
-                thresholds_int8=thresholds_int8,
-                debug_layers=debug_layers,
-                say=say,
-            )
+            try:
+                report["c"] = export_c(
+                    out / "c",
+                    int8_flat=int8_flat,
+                    spec=spec,
+                    labels=labels,
+                    raw_inputs=raw,
+                    reference_outputs=ref_out,
+                    audio=audio.astype(np.int16),
+                    thresholds_int8=thresholds_int8,
+                    debug_layers=debug_layers,
+                    say=say,
+                )
+            except C_EXPORT_ERRORS as exc:  # a model it cannot express, a tool that failed
+                raise ExportError(f"{out / 'c'}: {exc}") from exc
             arm = report["c"]["cortex_m4"]
             if "flash_bytes" in arm:
                 report["c"]["fit"] = {

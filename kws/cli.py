@@ -726,6 +726,20 @@ def train_cli(
     weight_decay: Annotated[
         float, typer.Option(help="AdamW decoupled weight decay (0: Adam).")
     ] = TRAIN_DEFAULTS["weight_decay"],
+    mixup: Annotated[
+        float,
+        typer.Option(
+            help="Mixup: mix each training example with another of its batch, features and "
+            "targets, weight from Beta(A, A) (0: off).",
+        ),
+    ] = TRAIN_DEFAULTS["mixup"],
+    ema: Annotated[
+        float,
+        typer.Option(
+            help="Evaluate and keep an exponential moving average of the weights with this "
+            "momentum per step (e.g. 0.99; 0: off).",
+        ),
+    ] = TRAIN_DEFAULTS["ema"],
     spec_augment: Annotated[
         bool,
         typer.Option(
@@ -819,6 +833,8 @@ def train_cli(
         bn_momentum=bn_momentum,
         warmup_epochs=warmup_epochs,
         weight_decay=weight_decay,
+        mixup=mixup,
+        ema=ema,
         seed=seed,
         index=IndexOptions(
             validation_percentage=validation,

@@ -41,6 +41,7 @@ __all__ = [
     "compare_runs",
     "configure_tensorflow",
     "load_run_model",
+    "mix_batch",
     "train",
 ]
 
@@ -71,6 +72,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.1
     bn_momentum: float = 0.99
+    mixup: float = 0.0  # Beta(a, a) mixing of batch pairs, features and targets (0: off)
+    ema: float = 0.0  # momentum of an exponential moving average of the weights (0: off)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,6 +91,10 @@ class TrainConfig:
             raise TrainError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
         if not 0 < self.bn_momentum < 1:
             raise TrainError(f"BatchNorm momentum must be in (0, 1), got {self.bn_momentum}")
+        if not (self.mixup >= 0 and math.isfinite(self.mixup)):
+            raise TrainError(f"mixup must be >= 0, got {self.mixup}")
+        if not 0 <= self.ema < 1:
+            raise TrainError(f"EMA momentum must be in [0, 1), got {self.ema}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +116,8 @@ class TrainConfig:
                     "weight_decay",
                     "label_smoothing",
                     "bn_momentum",
+                    "mixup",
+                    "ema",
                     "seed",
                 )
             },
@@ -183,16 +192,55 @@ def _compile(model: Any, config: TrainConfig, steps_per_epoch: int) -> None:
     import keras
 
     schedule = _schedule(config, steps_per_epoch)
+    ema = {"use_ema": True, "ema_momentum": config.ema} if config.ema else {}
     optimizer = (
-        keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+        keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, **ema)
         if config.weight_decay
-        else keras.optimizers.Adam(learning_rate=schedule)
+        else keras.optimizers.Adam(learning_rate=schedule, **ema)
     )
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["categorical_accuracy"],
     )
+
+
+def mix_batch(
+    x: np.ndarray, targets: np.ndarray, rng: np.random.Generator, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup (Zhang et al., ICLR 2018): each example is mixed with a random other one of the
+    batch, features and targets alike, with a weight drawn from Beta(alpha, alpha) and folded
+    to >= 0.5 so that the example stays the dominant part. New arrays; inputs are unchanged."""
+    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)
+    other = rng.permutation(len(x))
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    mixed_x = lam.reshape(shape) * x + (1 - lam.reshape(shape)) * x[other]
+    mixed_t = lam[:, None] * targets + (1 - lam[:, None]) * targets[other]
+    return mixed_x.astype(x.dtype, copy=False), mixed_t
+
+
+class _AveragedWeights:
+    """With EMA on, the optimizer's moving average of the weights stands in for the weights
+    while the model is evaluated or saved as the best model; the training weights come back
+    afterwards (and are what the checkpoint continues from)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.saved: list[np.ndarray] | None = None
+
+    def __enter__(self) -> Any:
+        if getattr(self.model.optimizer, "use_ema", False):
+            variables = self.model.trainable_variables
+            self.saved = [np.array(v.numpy()) for v in variables]
+            self.model.optimizer.finalize_variable_values(variables)
+        return self.model
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            for v, w in zip(self.model.trainable_variables, self.saved, strict=True):
+                v.assign(w)
+            self.saved = None
 
 
 def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -319,14 +367,22 @@ def train(
         if on_epoch_start is not None:
             on_epoch_start(epoch, steps)
         losses, accs = [], []
+        mix_rng = np.random.default_rng([config.seed, epoch, 0x6D1C])
         for x, y in data.batches.epoch(epoch):
-            logs = model.train_on_batch(x, eye[y], return_dict=True)
+            targets = eye[y]
+            if config.mixup:
+                x, targets = mix_batch(x, targets, mix_rng, config.mixup)
+            logs = model.train_on_batch(x, targets, return_dict=True)
             losses.append(float(logs["loss"]))
             accs.append(float(logs["categorical_accuracy"]))
             if on_batch is not None:
                 on_batch(len(losses), losses[-1], accs[-1])
-        probs = model.predict(data.val_x, batch_size=512, verbose=0)
-        val_acc = float((probs.argmax(axis=1) == data.val.labels).mean())
+        with _AveragedWeights(model):
+            probs = model.predict(data.val_x, batch_size=512, verbose=0)
+            val_acc = float((probs.argmax(axis=1) == data.val.labels).mean())
+            if val_acc > best_acc:
+                best_acc, best_epoch = val_acc, epoch + 1
+                _save_model(model, run_dir / "model.keras")
         lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         log = EpochLog(
             epoch + 1,
@@ -343,9 +399,6 @@ def train(
             for key, value in dataclasses.asdict(log).items():
                 if key != "epoch":
                     tf.summary.scalar(key, value)
-        if val_acc > best_acc:
-            best_acc, best_epoch = val_acc, epoch + 1
-            _save_model(model, run_dir / "model.keras")
         _save_model(model, ckpt_dir / "last.keras")
         write_json(
             state_path,

@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 from kws.cli import app
 from kws.data import IndexOptions
 from kws.evaluate import EvalError, evaluate
-from kws.train import TrainConfig, TrainError, compare_runs, load_run_model, train
+from kws.train import (
+    TrainConfig,
+    TrainError,
+    compare_runs,
+    load_run_model,
+    mix_batch,
+    train,
+)
 
 runner = CliRunner()
 WORDS = ("yes", "no", "up")
@@ -166,8 +173,11 @@ def test_same_config_gives_bit_identical_weights_and_reproduce(
     )
 
 
-def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, dataset: Path) -> None:
-    cfg = config(dataset, epochs=3)
+@pytest.mark.parametrize("extra", [{}, {"mixup": 0.4, "ema": 0.9}], ids=["plain", "mixup-ema"])
+def test_resume_after_interrupt_equals_uninterrupted(
+    tmp_path: Path, dataset: Path, extra: dict[str, float]
+) -> None:
+    cfg = config(dataset, epochs=3, **extra)
     train(cfg, tmp_path / "full", cache_dir=tmp_path / "c")
 
     def interrupt(log: object) -> None:
@@ -186,6 +196,8 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, dataset: Pa
         strict=True,
     ):
         assert np.array_equal(x, y)
+    for x, y in zip(weights(tmp_path / "full"), weights(tmp_path / "cut"), strict=True):
+        assert np.array_equal(x, y)  # the best model too (with EMA: the averaged weights)
     with pytest.raises(TrainError, match=r"config\.json differs"):
         train(
             config(dataset, epochs=4, lr=0.02),
@@ -193,6 +205,32 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path: Path, dataset: Pa
             resume=True,
             cache_dir=tmp_path / "c",
         )
+
+
+def test_mix_batch_mixes_pairs_with_the_example_dominant() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5, 3)).astype(np.float32)
+    labels = rng.permutation(64)  # all different: a row's weight on its own label is lam
+    targets = np.eye(64, dtype=np.float32)[labels]
+    x0, t0 = x.copy(), targets.copy()
+    mx, mt = mix_batch(x, targets, np.random.default_rng(1), 0.4)
+    assert np.array_equal(x, x0) and np.array_equal(targets, t0)  # inputs untouched
+    assert mx.shape == x.shape and mx.dtype == np.float32
+    np.testing.assert_allclose(mt.sum(axis=1), 1.0, rtol=1e-6)
+    lam = mt[np.arange(64), labels]
+    assert (lam >= 0.5 - 1e-6).all() and (lam < 1 - 1e-6).any()
+    # every row is lam·x_i + (1 - lam)·x_j for the row j whose label has the rest of the weight
+    for i in range(64):
+        if lam[i] > 1 - 1e-6:  # mixed with itself
+            np.testing.assert_allclose(mx[i], x[i], rtol=1e-6)
+            continue
+        partner = int(np.flatnonzero(labels == np.argsort(mt[i])[-2])[0])
+        np.testing.assert_allclose(
+            mx[i], lam[i] * x[i] + (1 - lam[i]) * x[partner], rtol=1e-5, atol=1e-5
+        )
+    # seeded: the same generator state gives the same mix
+    again = mix_batch(x, targets, np.random.default_rng(1), 0.4)
+    assert np.array_equal(again[0], mx) and np.array_equal(again[1], mt)
 
 
 def test_eval_keras_and_int8_tflite_with_label_map(tmp_path: Path, dataset: Path) -> None:

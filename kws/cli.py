@@ -776,6 +776,13 @@ def train_cli(
             "pitch together; speed perturbation).",
         ),
     ] = DEFAULT_AUGMENT.speed_jitter,
+    channel: Annotated[
+        float,
+        typer.Option(
+            help="Probability of playing a training word through a random microphone/room "
+            "response (spectral tilt, low-pass, high-pass).",
+        ),
+    ] = DEFAULT_AUGMENT.channel,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="The architecture's tiny() configuration (smoke tests).")
     ] = False,
@@ -816,6 +823,7 @@ def train_cli(
         negatives=negatives,
         unknown_repeat=unknown_repeat,
         speed_jitter=speed_jitter,
+        channel=channel,
     )
     if not spec_augment:
         augment = dataclasses.replace(augment, time_masks=0, freq_masks=0)

@@ -465,3 +465,44 @@ def test_extra_unknown_clips_join_training_only(tmp_path: Path, rng: np.random.G
          "--out", str(tmp_path / "run")],
     )  # fmt: skip
     assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_random_channel_shapes_the_spectrum_within_its_ranges(rng: np.random.Generator) -> None:
+    from kws.data.augment import CHANNEL_TILT_DB_PER_OCTAVE, random_channel
+
+    n, sr, b = 16000, 16000, 200
+    impulses = np.zeros((b, n), np.float32)
+    impulses[:, 8000] = 1.0
+    clips = impulses.copy()
+    out = random_channel(clips, rng=np.random.default_rng(1), sample_rate_hz=sr, probability=1.0)
+    assert np.array_equal(clips, impulses)  # input untouched
+    assert out.shape == (b, n) and out.dtype == np.float32
+    np.testing.assert_allclose(out.max(axis=1), 1.0, rtol=1e-5)  # the maximum is kept
+    spectrum = np.abs(np.fft.rfft(out, axis=1))
+    freq = np.fft.rfftfreq(n, 1 / sr)
+    at = {f: spectrum[:, int(np.argmin(np.abs(freq - f)))] for f in (250, 1000, 7000)}
+    rel_7k = 20 * np.log10(at[7000] / at[1000])
+    rel_250 = 20 * np.log10(at[250] / at[1000])
+    # tilt alone bounds the rise; the filters only cut (a low-pass at 1 kHz costs 1 kHz 3 dB)
+    assert rel_7k.max() <= CHANNEL_TILT_DB_PER_OCTAVE * np.log2(7) + 3.1
+    assert rel_250.max() <= CHANNEL_TILT_DB_PER_OCTAVE * 2 + 3.1
+    assert (rel_7k < -20).mean() > 0.2  # low-passed microphones
+    assert (rel_7k > 5).mean() > 0.1 and (rel_250 < -10).mean() > 0.05  # bright, thin ones
+    # deterministic per generator; probability 0 and excluded rows are left as they are
+    again = random_channel(clips, rng=np.random.default_rng(1), sample_rate_hz=sr, probability=1.0)
+    assert np.array_equal(again, out)
+    none = random_channel(clips, rng=rng, sample_rate_hz=sr, probability=0.0)
+    assert np.array_equal(none, clips)
+    rows = np.arange(b) % 2 == 0
+    some = random_channel(clips, rng=rng, sample_rate_hz=sr, probability=1.0, rows=rows)
+    assert np.array_equal(some[~rows], clips[~rows]) and not np.allclose(some[rows], clips[rows])
+    with pytest.raises(DataError, match="channel"):
+        AugmentConfig(channel=1.5)
+    # through augment_clips: silence rows are noise, words get a channel
+    config = AugmentConfig(channel=1.0, time_shift_ms=0, background_frequency=0)
+    words = rng.normal(0, 0.1, (4, n)).astype(np.float32)
+    mixed = augment_clips(
+        words, silence=np.array([False, False, True, True]), noise=NoiseBank([], clip_samples=n),
+        rng=rng, config=config, sample_rate_hz=sr,
+    )  # fmt: skip
+    assert not np.allclose(mixed[:2], words[:2]) and np.array_equal(mixed[2:], 0 * words[2:])

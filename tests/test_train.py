@@ -12,7 +12,7 @@ from conftest import make_word_dataset
 from typer.testing import CliRunner
 
 from kws.cli import app
-from kws.data import IndexOptions
+from kws.data import AugmentConfig, IndexOptions
 from kws.evaluate import EvalError, evaluate
 from kws.train import (
     TrainConfig,
@@ -173,9 +173,13 @@ def test_same_config_gives_bit_identical_weights_and_reproduce(
     )
 
 
-@pytest.mark.parametrize("extra", [{}, {"mixup": 0.4, "ema": 0.9}], ids=["plain", "mixup-ema"])
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"mixup": 0.4, "ema": 0.9, "augment": AugmentConfig(channel=0.5)}],
+    ids=["plain", "mixup-ema-channel"],
+)
 def test_resume_after_interrupt_equals_uninterrupted(
-    tmp_path: Path, dataset: Path, extra: dict[str, float]
+    tmp_path: Path, dataset: Path, extra: dict[str, object]
 ) -> None:
     cfg = config(dataset, epochs=3, **extra)
     train(cfg, tmp_path / "full", cache_dir=tmp_path / "c")

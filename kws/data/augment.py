@@ -24,6 +24,7 @@ __all__ = [
     "NoiseBank",
     "augment_clips",
     "keyword_negatives",
+    "random_channel",
     "silence_clips",
     "spec_augment",
     "voiced_span",
@@ -49,6 +50,8 @@ class AugmentConfig:
     negatives: float = 0.0  # generated non-keyword examples per keyword example
     unknown_repeat: int = 1  # each `_unknown_` clip this many times per epoch
     speed_jitter: float = 0.0  # play each word at a speed in [1 - j, 1 + j] (pitch too)
+    channel: float = 0.0  # probability of a random microphone/room response (spectral tilt,
+    # low-pass, high-pass) on a word
 
     def __post_init__(self) -> None:
         if not 0 <= self.background_frequency <= 1:
@@ -58,6 +61,8 @@ class AugmentConfig:
         for name in ("background_volume", "silence_volume", "time_shift_ms", "negatives"):
             if getattr(self, name) < 0:
                 raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.channel <= 1:
+            raise DataError(f"channel must be a probability in [0, 1], got {self.channel}")
         if not 0 <= self.speed_jitter < 0.5:
             raise DataError(f"speed_jitter must be in [0, 0.5), got {self.speed_jitter}")
         if not (isinstance(self.unknown_repeat, int) and self.unknown_repeat >= 1):
@@ -118,6 +123,11 @@ def augment_clips(
     if config.speed_jitter > 0:
         factors = rng.uniform(1 - config.speed_jitter, 1 + config.speed_jitter, b)
         clips = change_speed(clips, factors)
+    if config.channel > 0:
+        words = ~np.asarray(silence, dtype=bool)
+        clips = random_channel(
+            clips, rng=rng, sample_rate_hz=sample_rate_hz, probability=config.channel, rows=words
+        )
     max_shift = round(config.time_shift_ms * sample_rate_hz / 1000)
     shifts = rng.integers(-max_shift, max_shift + 1, b) if max_shift else np.zeros(b, np.int64)
     out = _time_shift(clips, shifts)
@@ -135,6 +145,55 @@ def augment_clips(
         rows = np.flatnonzero(use_noise)
         out[rows] += noise.segments(rows.size, rng) * volumes[rows, None]
     np.clip(out, -1.0, 1.0, out=out)
+    return out
+
+
+# random channel: tilt in dB per octave about 1 kHz, 4th-order low-pass, 2nd-order high-pass
+CHANNEL_TILT_DB_PER_OCTAVE = 4.0
+CHANNEL_LOWPASS_HZ = (1000.0, 8000.0)
+CHANNEL_HIGHPASS_HZ = (40.0, 500.0)
+
+
+def random_channel(
+    clips: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    sample_rate_hz: int,
+    probability: float,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Play each clip (of ``rows``, with the given probability) through a random microphone
+    and room response, as recordings made on other devices sound: a spectral tilt of
+    U(-4, 4) dB per octave about 1 kHz, and with probability 1/2 each a 4th-order low-pass at
+    log-uniform 1-8 kHz and a 2nd-order high-pass at 40-500 Hz (Butterworth magnitudes,
+    zero phase, applied in the frequency domain). Each changed clip keeps its maximum, so
+    the feature spec's clip scaling is unaffected. Shape (b, n) → (b, n) float32, new array.
+    """
+    b, n = clips.shape
+    out = np.array(clips, dtype=np.float32, copy=True)
+    chosen = rng.random(b) < probability
+    tilt = rng.uniform(-CHANNEL_TILT_DB_PER_OCTAVE, CHANNEL_TILT_DB_PER_OCTAVE, b)
+    lowpass = np.exp(rng.uniform(*np.log(CHANNEL_LOWPASS_HZ), b)) * (rng.random(b) < 0.5)
+    highpass = np.exp(rng.uniform(*np.log(CHANNEL_HIGHPASS_HZ), b)) * (rng.random(b) < 0.5)
+    if rows is not None:
+        chosen &= np.asarray(rows, dtype=bool)
+    idx = np.flatnonzero(chosen)
+    if idx.size == 0:
+        return out
+    size = n + sample_rate_hz // 10  # room for the filters' ringing: no wrap-around
+    freq = np.fft.rfftfreq(size, 1.0 / sample_rate_hz)[None, :]
+    octaves = np.log2(np.clip(freq, 50.0, None) / 1000.0)
+    gain_db = tilt[idx, None] * octaves
+    lp = lowpass[idx, None]
+    hp = highpass[idx, None]
+    with np.errstate(divide="ignore"):
+        gain_db -= np.where(lp > 0, 10 * np.log10(1 + (freq / np.where(lp > 0, lp, 1)) ** 8), 0)
+        gain_db -= np.where(hp > 0, 10 * np.log10(1 + (hp / np.clip(freq, 1.0, None)) ** 4), 0)
+    spectrum = np.fft.rfft(out[idx], n=size, axis=1) * 10 ** (gain_db / 20)
+    shaped = np.fft.irfft(spectrum, n=size, axis=1)[:, :n]
+    before = out[idx].max(axis=1, keepdims=True)  # the spec's clip scaling uses the maximum
+    after = shaped.max(axis=1, keepdims=True)
+    out[idx] = shaped * np.where(after > 0, before / np.where(after > 0, after, 1), 1)
     return out
 
 

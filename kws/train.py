@@ -324,7 +324,7 @@ def train(
         if not state_path.exists():
             raise TrainError(f"{run_dir}: no checkpoint to resume from (checkpoints/state.json)")
         saved = read_json(run_dir / "config.json")
-        if saved != config.to_dict():
+        if TrainConfig.from_dict(saved) != config:  # older runs: new options at defaults
             raise TrainError(
                 f"{run_dir}: config.json differs from the options given; resume with "
                 "the same options (or train into a new --out)"

@@ -230,7 +230,7 @@ class _AveragedWeights:
         self.saved: list[np.ndarray] | None = None
 
     def __enter__(self) -> Any:
-        if getattr(self.model.optimizer, "use_ema", False):
+        if self.model.optimizer.use_ema:
             variables = self.model.trainable_variables
             self.saved = [np.array(v.numpy()) for v in variables]
             self.model.optimizer.finalize_variable_values(variables)

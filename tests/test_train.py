@@ -326,3 +326,23 @@ def test_open_set_report_and_source_words() -> None:
     assert o.rejection_per_word == {"backward": (0.5, 2), "go": (0.0, 1)}
     assert (o.silence_accuracy, o.silences) == (1.0, 1)
     assert o.folded_accuracy == pytest.approx(3 / 7)  # rejected as silence is not folded-right
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--mixup", "-0.1", "mixup must be >= 0"),
+        ("--ema", "1.0", "EMA momentum must be in [0, 1)"),
+        ("--channel", "1.5", "channel must be a probability in [0, 1]"),
+    ],
+)
+def test_cli_rejects_bad_training_options(
+    tmp_path: Path, dataset: Path, option: str, value: str, message: str
+) -> None:
+    result = runner.invoke(
+        app,
+        ["train", str(dataset), "--words", "yes,no", option, value, "--out", str(tmp_path / "r")],
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()  # nothing written for a request that cannot run

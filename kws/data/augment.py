@@ -173,8 +173,11 @@ def random_channel(
     out = np.array(clips, dtype=np.float32, copy=True)
     chosen = rng.random(b) < probability
     tilt = rng.uniform(-CHANNEL_TILT_DB_PER_OCTAVE, CHANNEL_TILT_DB_PER_OCTAVE, b)
-    lowpass = np.exp(rng.uniform(*np.log(CHANNEL_LOWPASS_HZ), b)) * (rng.random(b) < 0.5)
-    highpass = np.exp(rng.uniform(*np.log(CHANNEL_HIGHPASS_HZ), b)) * (rng.random(b) < 0.5)
+    # a filter left out is one at the edge it never reaches: low-pass at ∞, high-pass at 0 Hz
+    lowpass = np.exp(rng.uniform(*np.log(CHANNEL_LOWPASS_HZ), b))
+    lowpass[rng.random(b) >= 0.5] = np.inf
+    highpass = np.exp(rng.uniform(*np.log(CHANNEL_HIGHPASS_HZ), b))
+    highpass[rng.random(b) >= 0.5] = 0.0
     if rows is not None:
         chosen &= np.asarray(rows, dtype=bool)
     idx = np.flatnonzero(chosen)
@@ -183,12 +186,11 @@ def random_channel(
     size = n + sample_rate_hz // 10  # room for the filters' ringing: no wrap-around
     freq = np.fft.rfftfreq(size, 1.0 / sample_rate_hz)[None, :]
     octaves = np.log2(np.clip(freq, 50.0, None) / 1000.0)
-    gain_db = tilt[idx, None] * octaves
-    lp = lowpass[idx, None]
-    hp = highpass[idx, None]
-    with np.errstate(divide="ignore"):
-        gain_db -= np.where(lp > 0, 10 * np.log10(1 + (freq / np.where(lp > 0, lp, 1)) ** 8), 0)
-        gain_db -= np.where(hp > 0, 10 * np.log10(1 + (hp / np.clip(freq, 1.0, None)) ** 4), 0)
+    gain_db = (
+        tilt[idx, None] * octaves
+        - 10 * np.log10(1 + (freq / lowpass[idx, None]) ** 8)
+        - 10 * np.log10(1 + (highpass[idx, None] / np.clip(freq, 1.0, None)) ** 4)
+    )
     spectrum = np.fft.rfft(out[idx], n=size, axis=1) * 10 ** (gain_db / 20)
     shaped = np.fft.irfft(spectrum, n=size, axis=1)[:, :n]
     before = out[idx].max(axis=1, keepdims=True)  # the spec's clip scaling uses the maximum

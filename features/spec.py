@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 import math
@@ -134,20 +135,20 @@ class FeatureSpec:
         if not (math.isfinite(self.log_offset) and self.log_offset > 0):
             raise ParameterError(f"log_offset must be a positive number, got {self.log_offset!r}")
 
-    # Derived sizes -------------------------------------------------------------------
-    @property
+    # Derived sizes (cached: a streaming front end asks for them every hop) ------------
+    @functools.cached_property
     def clip_samples(self) -> int:
         return round(self.clip_ms * self.sample_rate_hz / 1000)
 
-    @property
+    @functools.cached_property
     def frame_samples(self) -> int:
         return round(self.frame_ms * self.sample_rate_hz / 1000)
 
-    @property
+    @functools.cached_property
     def stride_samples(self) -> int:
         return round(self.stride_ms * self.sample_rate_hz / 1000)
 
-    @property
+    @functools.cached_property
     def num_frames(self) -> int:
         """Frames in one clip (no centre padding)."""
         return 1 + (self.clip_samples - self.frame_samples) // self.stride_samples

@@ -25,7 +25,6 @@ in a stream of one-second words a second label that soon is the same word scored
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -96,7 +95,7 @@ class _TFLiteWindowModel:
         self._model = model  # kws.export.runtime.TFLiteModel
 
     def scores(self, window: np.ndarray) -> np.ndarray:
-        return self._model.predict(window[None])[0]
+        return self._model.predict_one(window)  # type: ignore[attr-defined]
 
 
 def load_window_model(
@@ -256,21 +255,43 @@ class ScoreAverager:
         self.reset()
 
     def reset(self) -> None:
-        self._times: collections.deque[int] = collections.deque()
-        self._scores: collections.deque[np.ndarray] = collections.deque()
+        # rows [first, end) of a growing buffer hold the scores in the window, oldest first
+        # (one contiguous slice to average, no per-hop stacking of a list)
+        self._times = np.zeros(0, np.int64)
+        self._rows = np.zeros((0, 0), np.float32)
+        self._first = self._end = 0
 
     def push(self, scores: np.ndarray, sample: int) -> tuple[np.ndarray, int]:
         """Add scores at stream sample ``sample``; return (average, how many were averaged)."""
-        if self._times and sample < self._times[-1]:
+        row = np.asarray(scores, dtype=np.float32).reshape(-1)
+        if self._end > self._first and sample < self._times[self._end - 1]:
             raise StreamError(
-                f"scores must arrive in time order ({sample} after {self._times[-1]})"
+                f"scores must arrive in time order ({sample} after {self._times[self._end - 1]})"
             )
-        self._times.append(sample)
-        self._scores.append(np.asarray(scores, dtype=np.float32))
-        while sample - self._times[0] > self.window_samples:
-            self._times.popleft()
-            self._scores.popleft()
-        return np.mean(np.stack(self._scores), axis=0, dtype=np.float64), len(self._times)
+        if self._end == len(self._times) or self._rows.shape[1] != row.size:
+            self._compact(row.size)
+        self._times[self._end] = sample
+        self._rows[self._end] = row
+        self._end += 1
+        while sample - self._times[self._first] > self.window_samples:
+            self._first += 1
+        return (
+            np.mean(self._rows[self._first : self._end], axis=0, dtype=np.float64),
+            self._end - self._first,
+        )
+
+    def _compact(self, classes: int) -> None:
+        """Move the window's rows to the front of a buffer with room for as many again."""
+        n = self._end - self._first
+        if self._rows.shape[1] != classes:
+            if n:
+                raise StreamError(f"scores changed from {self._rows.shape[1]} to {classes} classes")
+            self._rows = np.zeros((0, classes), np.float32)
+        size = max(64, 2 * n + 1)
+        times, rows = np.zeros(size, np.int64), np.zeros((size, classes), np.float32)
+        times[:n] = self._times[self._first : self._end]
+        rows[:n] = self._rows[self._first : self._end]
+        self._times, self._rows, self._first, self._end = times, rows, 0, n
 
 
 class _Decider:

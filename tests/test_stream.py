@@ -18,6 +18,7 @@ from kws.data.streams import StreamOptions, StreamWord, make_stream, read_truth,
 from kws.stream import (
     Detection,
     PosteriorSmoother,
+    ScoreAverager,
     SmoothingConfig,
     StreamError,
     StreamingDetector,
@@ -154,6 +155,25 @@ def test_smoother_threshold_minimum_count_and_suppression() -> None:
     results = [smoother.update(weak, sample=(k + 1) * hop) for k in range(4)]
     results.append(smoother.update(_one_hot(3, 0.99), sample=5 * hop))
     assert results == [None] * 5
+
+
+def test_score_averager_equals_a_brute_force_window_mean(rng: np.random.Generator) -> None:
+    window = 1000
+    averager = ScoreAverager(window_samples=window)
+    times = np.cumsum(rng.integers(0, 200, 500))  # repeats, gaps, far past the buffer size
+    scores = rng.random((500, 5)).astype(np.float32)
+    for k, (t, row) in enumerate(zip(times, scores, strict=True)):
+        average, count = averager.push(row, int(t))
+        inside = [j for j in range(k + 1) if t - times[j] <= window]
+        assert count == len(inside)
+        expected = np.mean(np.stack([scores[j] for j in inside]), axis=0, dtype=np.float64)
+        np.testing.assert_array_equal(average, expected)  # bit for bit
+    with pytest.raises(StreamError, match="time order"):
+        averager.push(scores[0], int(times[-1]) - 1)
+    with pytest.raises(StreamError, match="classes"):
+        averager.push(np.zeros(3, np.float32), int(times[-1]))
+    averager.reset()
+    assert averager.push(np.zeros(3, np.float32), 0)[1] == 1  # a new stream may change
 
 
 def test_smoother_rejects_bad_settings() -> None:

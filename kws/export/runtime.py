@@ -3,6 +3,7 @@ TensorFlow Lite Micro interpreter, plus what a device needs to know (arena, oper
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +32,12 @@ class QuantParams:
     zero_point: int
     dtype: Any
 
+    @functools.cached_property
+    def _quantized(self) -> bool:
+        return bool(np.issubdtype(self.dtype, np.integer) and self.scale)
+
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        if not np.issubdtype(self.dtype, np.integer) or not self.scale:
+        if not self._quantized:
             return x.astype(self.dtype)
         info = np.iinfo(self.dtype)
         return np.clip(np.round(x / self.scale) + self.zero_point, info.min, info.max).astype(
@@ -40,7 +45,7 @@ class QuantParams:
         )
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
-        if not np.issubdtype(self.dtype, np.integer) or not self.scale:
+        if not self._quantized:
             return q.astype(np.float32)
         return (q.astype(np.float32) - self.zero_point) * self.scale
 
@@ -91,6 +96,14 @@ class TFLiteModel:
             self.interpreter.invoke()
             out.append(self.interpreter.get_tensor(self.output_index)[0].copy())
         return np.stack(out)
+
+    def predict_one(self, features: np.ndarray) -> np.ndarray:
+        """`predict` of one example (features of shape input_shape[1:]) without batching:
+        the streaming detector's per-hop call, where the loop and stacking would cost more
+        than the quantisation."""
+        self.interpreter.set_tensor(self.input_index, self.input_q.quantize(features[None]))
+        self.interpreter.invoke()
+        return self.output_q.dequantize(self.interpreter.get_tensor(self.output_index)[0])
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Class scores (float) for float features, quantising inputs as the model says."""

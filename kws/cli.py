@@ -761,6 +761,13 @@ def train_cli(
             "two words) per keyword example, labelled _unknown_.",
         ),
     ] = DEFAULT_AUGMENT.negatives,
+    negative_kinds: Annotated[
+        str,
+        typer.Option(
+            help="Which generated negatives, comma-separated: onset, coda, reversed, splice, "
+            "onset-swap, coda-swap (a word with another word's initial or final consonant).",
+        ),
+    ] = ",".join(DEFAULT_AUGMENT.negative_kinds),
     unknown_repeat: Annotated[
         int,
         typer.Option(
@@ -821,6 +828,7 @@ def train_cli(
         DEFAULT_AUGMENT,
         time_shift_ms=time_shift_ms,
         negatives=negatives,
+        negative_kinds=tuple(k.strip() for k in negative_kinds.split(",") if k.strip()),
         unknown_repeat=unknown_repeat,
         speed_jitter=speed_jitter,
         channel=channel,

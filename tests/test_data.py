@@ -360,6 +360,93 @@ def test_keyword_negatives_are_pieces_of_keywords(rng: np.random.Generator) -> N
     )
 
 
+def _cvc(rng: np.random.Generator, onset_hz: float, vowel_hz: float, coda_hz: float) -> np.ndarray:
+    """A consonant-vowel-consonant 'word' at 16 kHz from 0.2 s: 80 ms of band noise about
+    onset_hz, 300 ms of a harmonic vowel, 80 ms of band noise about coda_hz."""
+    rate, out = 16_000, np.zeros(16_000, np.float32)
+
+    def band_noise(hz: float, n: int) -> np.ndarray:
+        spec = np.fft.rfft(rng.normal(size=n))
+        f = np.fft.rfftfreq(n, 1 / rate)
+        spec[np.abs(f - hz) > 400] = 0
+        x = np.fft.irfft(spec, n)
+        return 0.3 * x / np.abs(x).max()
+
+    t = np.arange(int(0.3 * rate)) / rate
+    vowel = sum(np.sin(2 * np.pi * vowel_hz * k * t) / k for k in range(1, 6))
+    vowel = vowel / np.abs(vowel).max() * np.minimum(1, np.minimum(t, t[::-1]) / 0.02)
+    word = np.concatenate([band_noise(onset_hz, 1280), vowel, band_noise(coda_hz, 1280)])
+    out[3200 : 3200 + word.size] = word
+    return out
+
+
+def test_word_segments_find_consonant_vowel_boundaries(rng: np.random.Generator) -> None:
+    from kws.data.augment import word_segments
+
+    clip = _cvc(rng, 1500, 150, 6000)
+    start, onset_end, coda_start, end = word_segments(clip, sample_rate_hz=16_000)
+    assert abs(start - 3200) <= 160 and abs(end - (3200 + 7360)) <= 160
+    assert abs(onset_end - (3200 + 1280)) <= 320  # within 20 ms of the true boundary
+    assert abs(coda_start - (3200 + 1280 + 4800)) <= 320
+    short = np.zeros(16_000, np.float32)
+    short[8000:8400] = 0.5  # 25 ms: too short to segment, split in the middle
+    s, a, b, e = word_segments(short, sample_rate_hz=16_000)
+    assert s <= a == b <= e
+
+
+def test_swap_negatives_exchange_consonants(rng: np.random.Generator) -> None:
+    from kws.data.augment import keyword_negatives, word_segments
+
+    n = 16_000
+    host = _cvc(rng, 1500, 150, 6000)
+    donor = _cvc(rng, 3500, 220, 2500)
+    clips, labels = np.stack([host, donor]), np.array([2, 3])
+
+    def band_share(x: np.ndarray, hz: float) -> float:
+        f = np.fft.rfftfreq(x.size, 1 / n)
+        power = np.abs(np.fft.rfft(x)) ** 2
+        return float(power[np.abs(f - hz) <= 400].sum() / power.sum())
+
+    for kind, own in (("onset-swap", (1500, 3500)), ("coda-swap", (6000, 2500))):
+        out = keyword_negatives(
+            clips, labels, 40, rng=rng, sample_rate_hz=n, normalize=True, kinds=(kind,)
+        )
+        assert np.allclose(out.max(axis=1), 1.0)
+        for x in out:
+            s, a, b, e = word_segments(x, sample_rate_hz=n)
+            consonant = x[s:a] if kind == "onset-swap" else x[b:e]
+            vowel = np.abs(np.fft.rfft(x[a:b]))
+            pitch = np.fft.rfftfreq(b - a, 1 / n)[int(np.argmax(vowel))]
+            host_word = abs(pitch - 150) < abs(pitch - 220)  # which word gave the vowel
+            # the consonant now comes from the other word; the vowel stays the host's
+            mine, other = (own[0], own[1]) if host_word else (own[1], own[0])
+            assert band_share(consonant, other) > 5 * band_share(consonant, mine), kind
+    # a swap between two words without consonants falls back to a splice, never a copy
+    vowels = np.stack([_cvc(rng, 1500, 150, 6000), _cvc(rng, 1500, 220, 6000)])
+    for v in vowels:
+        v[3200 : 3200 + 1280] = 0
+        v[3200 + 1280 + 4800 :] = 0
+    out = keyword_negatives(
+        vowels, labels, 20, rng=rng, sample_rate_hz=n, normalize=True, kinds=("onset-swap",)
+    )
+    assert not any(np.allclose(x, v / v.max(), atol=1e-4) for x in out for v in vowels)
+
+
+def test_negative_kinds_are_checked() -> None:
+    from kws.data.augment import keyword_negatives
+
+    with pytest.raises(DataError, match="negative kinds"):
+        AugmentConfig(negative_kinds=("onset", "middle"))
+    with pytest.raises(DataError, match="negative kinds"):
+        AugmentConfig(negative_kinds=())
+    assert AugmentConfig(negative_kinds=["onset-swap"]).negative_kinds == ("onset-swap",)
+    with pytest.raises(DataError, match="negative kinds"):
+        keyword_negatives(
+            np.zeros((1, 100), np.float32), np.array([2]), 1, rng=np.random.default_rng(0),
+            sample_rate_hz=16_000, normalize=True, kinds=("x",),
+        )  # fmt: skip
+
+
 def test_batches_with_negatives(tmp_path: Path, rng: np.random.Generator) -> None:
     root = make_dataset(tmp_path / "d", rng, per_word=20)
     index = build_index(root, words=["yes", "no", "up"], options=IndexOptions())

@@ -175,8 +175,17 @@ def test_same_config_gives_bit_identical_weights_and_reproduce(
 
 @pytest.mark.parametrize(
     "extra",
-    [{}, {"mixup": 0.4, "ema": 0.9, "augment": AugmentConfig(channel=0.5)}],
-    ids=["plain", "mixup-ema-channel"],
+    [
+        {},
+        {
+            "mixup": 0.4,
+            "ema": 0.9,
+            "augment": AugmentConfig(
+                channel=0.5, negatives=0.3, negative_kinds=("onset-swap", "coda-swap")
+            ),
+        },
+    ],
+    ids=["plain", "mixup-ema-channel-swaps"],
 )
 def test_resume_after_interrupt_equals_uninterrupted(
     tmp_path: Path, dataset: Path, extra: dict[str, object]
@@ -196,6 +205,7 @@ def test_resume_after_interrupt_equals_uninterrupted(
         path = tmp_path / "cut" / "config.json"
         older = json.loads(path.read_text())
         del older["mixup"], older["ema"], older["augment"]["channel"]
+        del older["augment"]["negative_kinds"]
         path.write_text(json.dumps(older))
     result = train(cfg, tmp_path / "cut", resume=True, cache_dir=tmp_path / "c")
     assert result.resumed_from == 2 and len(result.history) == 3
@@ -334,6 +344,7 @@ def test_open_set_report_and_source_words() -> None:
         ("--mixup", "-0.1", "mixup must be >= 0"),
         ("--ema", "1.0", "EMA momentum must be in [0, 1)"),
         ("--channel", "1.5", "channel must be a probability in [0, 1]"),
+        ("--negative-kinds", "onset,vowel", "negative kinds must be distinct names from"),
     ],
 )
 def test_cli_rejects_bad_training_options(

@@ -28,11 +28,18 @@ __all__ = [
     "silence_clips",
     "spec_augment",
     "voiced_span",
+    "word_segments",
 ]
 
 VOICED_FRAME_MS = 10.0
 VOICED_BELOW_PEAK_DB = 30.0  # frames within this of the loudest frame count as the word
-NEGATIVE_KINDS = ("onset", "coda", "reversed", "splice")
+NEGATIVE_KINDS = ("onset", "coda", "reversed", "splice", "onset-swap", "coda-swap")
+DEFAULT_NEGATIVE_KINDS = ("onset", "coda", "reversed", "splice")
+SEGMENT_FRAME_MS = 10.0
+SEGMENT_SEARCH = 0.4  # a word's onset (coda) boundary lies in its first (last) 40 %
+SEGMENT_SKIP_MS = 20.0  # ... and not in the first (last) 20 ms of it
+SEGMENT_RISE_DB = 20.0  # the search starts where energy first comes within this of the peak
+CROSSFADE_MS = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class AugmentConfig:
     speed_jitter: float = 0.0  # play each word at a speed in [1 - j, 1 + j] (pitch too)
     channel: float = 0.0  # probability of a random microphone/room response (spectral tilt,
     # low-pass, high-pass) on a word
+    negative_kinds: tuple[str, ...] = DEFAULT_NEGATIVE_KINDS  # which `keyword_negatives`
 
     def __post_init__(self) -> None:
         if not 0 <= self.background_frequency <= 1:
@@ -67,6 +75,14 @@ class AugmentConfig:
             raise DataError(f"speed_jitter must be in [0, 0.5), got {self.speed_jitter}")
         if not (isinstance(self.unknown_repeat, int) and self.unknown_repeat >= 1):
             raise DataError(f"unknown_repeat must be an integer >= 1, got {self.unknown_repeat}")
+        kinds = tuple(self.negative_kinds)  # a list when read back from JSON
+        object.__setattr__(self, "negative_kinds", kinds)
+        unknown = [k for k in kinds if k not in NEGATIVE_KINDS]
+        if unknown or not kinds or len(set(kinds)) != len(kinds):
+            raise DataError(
+                f"negative kinds must be distinct names from {', '.join(NEGATIVE_KINDS)}; "
+                f"got {', '.join(kinds) or 'none'}"
+            )
 
 
 class NoiseBank:
@@ -261,6 +277,80 @@ def voiced_span(clip: np.ndarray, *, sample_rate_hz: int) -> tuple[int, int]:
     return int(loud[0] * step), int((loud[-1] + 1) * step)
 
 
+def word_segments(clip: np.ndarray, *, sample_rate_hz: int) -> tuple[int, int, int, int]:
+    """(start, onset end, coda start, end) samples of the word in a clip: its voiced span
+    (`voiced_span`), and within it the largest spectral change in the first 40 % (where the
+    initial consonant meets the vowel) and in the last 40 % (vowel to final consonant).
+
+    A rough phonetic segmentation from energy and spectrum alone (no transcript): for a
+    vowel-initial word the "onset" is a few frames of the vowel. The search starts where the
+    energy first comes within 20 dB of the word's peak (and ends where it last does), so the
+    jump from silence into the word is not taken for the consonant-vowel boundary.
+    """
+    start, end = voiced_span(clip, sample_rate_hz=sample_rate_hz)
+    step = max(1, round(sample_rate_hz * SEGMENT_FRAME_MS / 1000))
+    skip = max(1, round(SEGMENT_SKIP_MS / SEGMENT_FRAME_MS))
+    frames = (end - start) // step
+    if frames < 4 * skip + 2:
+        middle = (start + end) // 2
+        return start, middle, middle, end
+    x = clip[start : start + frames * step].astype(np.float64).reshape(frames, step)
+    power = np.abs(np.fft.rfft(x * np.hanning(step), axis=1)) ** 2
+    bands = np.array_split(power, 16, axis=1)  # 16 coarse linear bands
+    log_bands = np.log10(np.stack([b.sum(axis=1) for b in bands], axis=1) + 1e-10)
+    change = np.zeros(frames)
+    change[1:-1] = np.linalg.norm(log_bands[2:] - log_bands[:-2], axis=1)
+    energy = power.sum(axis=1)
+    near = np.flatnonzero(energy >= energy.max() * 10 ** (-SEGMENT_RISE_DB / 10))
+    reach = max(skip, int(frames * SEGMENT_SEARCH))
+    lo, hi = int(near[0]) + skip, max(int(near[0]) + skip + 1, reach)
+    onset = lo + int(np.argmax(change[lo:hi]))
+    lo, hi = min(frames - reach, int(near[-1]) - skip), int(near[-1]) + 1 - skip
+    lo = min(max(lo, onset + 1), frames - 1)
+    hi = max(hi, lo + 1)
+    coda = lo + int(np.argmax(change[lo:hi]))
+    return start, start + onset * step, start + coda * step, start + frames * step
+
+
+def _join(head: np.ndarray, tail: np.ndarray, fade: int) -> np.ndarray:
+    """head then tail with a linear crossfade of ``fade`` samples (no click at the joint)."""
+    fade = min(fade, head.size, tail.size)
+    if fade == 0:
+        return np.concatenate([head, tail])
+    ramp = np.linspace(0.0, 1.0, fade + 2, dtype=np.float32)[1:-1]
+    mixed = head[-fade:] * (1 - ramp) + tail[:fade] * ramp
+    return np.concatenate([head[:-fade], mixed, tail[fade:]])
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+
+
+def _swap(
+    host: np.ndarray, donor: np.ndarray, *, onset: bool, sample_rate_hz: int, fade: int
+) -> np.ndarray | None:
+    """The host word with its initial (``onset``) or final consonant replaced by the
+    donor's, the donor's part scaled by the ratio of the two words' vowel levels; None when
+    neither word has such a consonant (both parts under 20 ms: nothing would change)."""
+    h0, h1, h2, h3 = word_segments(host, sample_rate_hz=sample_rate_hz)
+    d0, d1, d2, d3 = word_segments(donor, sample_rate_hz=sample_rate_hz)
+    least = round(sample_rate_hz * SEGMENT_SKIP_MS / 1000)
+    host_part, donor_part = (h1 - h0, d1 - d0) if onset else (h3 - h2, d3 - d2)
+    if host_part < least and donor_part < least:
+        return None
+    gain = _rms(host[h1:h2]) / max(_rms(donor[d1:d2]), 1e-9)
+    part = donor[d0:d1] if onset else donor[d2:d3]
+    part = part * np.float32(gain)
+    # the host clip around the word is kept (its own background), the joints crossfaded
+    if onset:
+        out = _join(_join(host[:h0], part, fade), host[h1:], fade)
+    else:
+        out = _join(_join(host[:h2], part, fade), host[h3:], fade)
+    if out.size >= host.size:
+        return out[: host.size]
+    return np.pad(out, (0, host.size - out.size), mode="reflect")
+
+
 def keyword_negatives(
     clips: np.ndarray,
     labels: np.ndarray,
@@ -269,24 +359,50 @@ def keyword_negatives(
     rng: np.random.Generator,
     sample_rate_hz: int,
     normalize: bool,
+    kinds: tuple[str, ...] = DEFAULT_NEGATIVE_KINDS,
 ) -> np.ndarray:
     """``count`` non-keyword clips cut from keyword clips (rows of ``clips``, ``labels`` their
-    word ids): the first or the last 30–60 % of a word's voiced span alone, a word reversed
-    in time, or the first 30–60 % of one word followed by the last 40–70 % of a word with
-    another label. ``normalize``: scale each to a peak of 1, as decoded clips are."""
+    word ids), each of a kind drawn from ``kinds``:
+
+    - ``onset`` / ``coda``: the first or the last 30–60 % of a word's voiced span alone;
+    - ``reversed``: a word reversed in time;
+    - ``splice``: the first 30–60 % of one word followed by the last 40–70 % of a word with
+      another label;
+    - ``onset-swap`` / ``coda-swap``: a word whose initial (final) consonant is replaced by
+      that of a word with another label (`word_segments`; crossfaded, level-matched), the
+      minimal pairs that tell "no" from "go" or "up" from "us": e.g. "doe", "yo", "rown",
+      "nope", "ut". A swap can recreate a keyword when two keywords share an initial (final)
+      consonant (here "up" and "stop" end alike: "up" with the "p" of "stop"); a draw where
+      neither word has the consonant is replaced by a ``splice``.
+
+    ``normalize``: scale each to a peak of 1, as decoded clips are."""
+    if not kinds or any(k not in NEGATIVE_KINDS for k in kinds):
+        raise DataError(f"negative kinds must be among {', '.join(NEGATIVE_KINDS)}, got {kinds}")
     n = clips.shape[1]
     out = np.zeros((count, n), np.float32)
     if count == 0 or len(clips) == 0:
         return out
+    fade = round(sample_rate_hz * CROSSFADE_MS / 1000)
     for i in range(count):
         a = int(rng.integers(len(clips)))
         clip = clips[a]
         start, end = voiced_span(clip, sample_rate_hz=sample_rate_hz)
         length = end - start
-        kind = NEGATIVE_KINDS[int(rng.integers(len(NEGATIVE_KINDS)))]
+        kind = kinds[int(rng.integers(len(kinds)))]
         others = np.flatnonzero(labels != labels[a])
-        if kind == "splice" and others.size == 0:
+        if kind in ("splice", "onset-swap", "coda-swap") and others.size == 0:
             kind = "onset"
+        if kind in ("onset-swap", "coda-swap"):
+            donor = clips[int(others[int(rng.integers(others.size))])]
+            made = _swap(
+                clip, donor, onset=kind == "onset-swap", sample_rate_hz=sample_rate_hz, fade=fade
+            )
+            if made is not None:
+                out[i] = made
+                if normalize and (peak := out[i].max()) > 0:
+                    out[i] /= peak
+                continue
+            kind = "splice"
         if kind == "onset":
             cut = start + int(length * rng.uniform(0.3, 0.6))
             out[i, start:cut] = clip[start:cut]

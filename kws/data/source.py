@@ -304,6 +304,7 @@ class TrainingBatches:
             clips[keyword], labels[keyword], count, rng=rng,
             sample_rate_hz=self.spec.sample_rate_hz,
             normalize=self.spec.clip_norm is features.ClipNorm.MAX,
+            kinds=self.config.negative_kinds,
         )  # fmt: skip
         return (
             np.concatenate([clips, made]),

@@ -392,6 +392,11 @@ def test_word_segments_find_consonant_vowel_boundaries(rng: np.random.Generator)
     short[8000:8400] = 0.5  # 25 ms: too short to segment, split in the middle
     s, a, b, e = word_segments(short, sample_rate_hz=16_000)
     assert s <= a == b <= e
+    late = np.zeros(16_000, np.float32)  # quiet, then the loudest frame last: still in order
+    late[4000:15000] = rng.normal(0, 0.02, 11_000)
+    late[14_840:15_000] = rng.normal(0, 1, 160)
+    s, a, b, e = word_segments(late, sample_rate_hz=16_000)
+    assert 0 <= s <= a <= b <= e <= 16_000
 
 
 def test_swap_negatives_exchange_consonants(rng: np.random.Generator) -> None:

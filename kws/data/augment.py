@@ -303,7 +303,8 @@ def word_segments(clip: np.ndarray, *, sample_rate_hz: int) -> tuple[int, int, i
     energy = power.sum(axis=1)
     near = np.flatnonzero(energy >= energy.max() * 10 ** (-SEGMENT_RISE_DB / 10))
     reach = max(skip, int(frames * SEGMENT_SEARCH))
-    lo, hi = int(near[0]) + skip, max(int(near[0]) + skip + 1, reach)
+    lo = min(int(near[0]) + skip, frames - 2)
+    hi = max(lo + 1, reach)
     onset = lo + int(np.argmax(change[lo:hi]))
     lo, hi = min(frames - reach, int(near[-1]) - skip), int(near[-1]) + 1 - skip
     lo = min(max(lo, onset + 1), frames - 1)

@@ -1010,6 +1010,12 @@ def _open_set_table(o: Any) -> Table:
         table.add_row(f"  rejection of '{word}'", f"{rate:.1%}", str(n), style="dim")
     table.add_row("silence accuracy", f"{o.silence_accuracy:.1%}", str(o.silences))
     table.add_row("folded accuracy", f"{o.folded_accuracy:.1%}", "", style="bold")
+    if o.curve is not None:  # threshold-free: the threshold is picked on this data
+        for r, rejection in o.curve.rejection_at_recall.items():
+            value = "not reached" if rejection is None else f"{rejection:.1%}"
+            table.add_row(f"rejection at {r:.0%} recall*", value, "")
+        table.add_row("equal error rate*", f"{o.curve.equal_error_rate:.1%}", "")
+        table.caption = "* one global threshold on the keyword score, chosen on this data"
     return table
 
 

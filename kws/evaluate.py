@@ -23,10 +23,12 @@ __all__ = [
     "EvalError",
     "EvalReport",
     "OpenSetReport",
+    "OperatingCurve",
     "evaluate",
     "evaluate_arrays",
     "load_predictor",
     "open_set_report",
+    "operating_curve",
     "source_word",
 ]
 
@@ -88,9 +90,10 @@ class OpenSetReport:
     silence_accuracy: float
     silences: int
     folded_accuracy: float
+    curve: OperatingCurve | None = None  # threshold-free view, from the scores
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "keyword_recall": self.keyword_recall,
             "keywords": self.keywords,
             "rejection": self.rejection,
@@ -102,6 +105,73 @@ class OpenSetReport:
             "silences": self.silences,
             "folded_accuracy": self.folded_accuracy,
         }
+        if self.curve is not None:
+            out["curve"] = self.curve.to_dict()
+        return out
+
+
+RECALL_LEVELS = (0.90, 0.95)
+
+
+@dataclass(frozen=True)
+class OperatingCurve:
+    """Keyword recall against non-keyword rejection over one global threshold on the
+    keyword score (the largest keyword probability; the keyword given is its argmax).
+
+    ``rejection_at_recall[r]``: the rejection of the highest threshold that keeps recall ≥ r
+    (None where even threshold 0 does not reach r); ``equal_error_rate``: where the miss
+    rate (1 − recall) and the false-accept rate (1 − rejection) meet. The threshold is
+    picked on the evaluated data itself, so these compare models independently of their
+    thresholds; they are not figures a deployed threshold would give (use `kws calibrate`).
+    """
+
+    rejection_at_recall: dict[float, float | None]
+    equal_error_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rejection_at_recall": {f"{r:g}": v for r, v in self.rejection_at_recall.items()},
+            "equal_error_rate": self.equal_error_rate,
+        }
+
+
+def operating_curve(
+    probs: np.ndarray,
+    truth: np.ndarray,
+    labels: Sequence[str],
+    *,
+    recall_levels: Sequence[float] = RECALL_LEVELS,
+) -> OperatingCurve | None:
+    """`OperatingCurve` of class scores (n, classes) against true ids; None without keyword
+    or other-word examples."""
+    labels = tuple(labels)
+    keyword = np.array([lab not in (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN) for lab in labels])
+    columns = np.flatnonzero(keyword)
+    probs, truth = np.asarray(probs, np.float64), np.asarray(truth)
+    is_keyword = keyword[truth]
+    is_other = truth == labels.index(kdata.LABEL_UNKNOWN)
+    if not is_keyword.any() or not is_other.any() or columns.size == 0:
+        return None
+    score = probs[:, columns].max(axis=1)
+    given = columns[probs[:, columns].argmax(axis=1)]
+    hits = np.sort(score[is_keyword & (given == truth)])[::-1]  # accepted and right, best first
+    others = np.sort(score[is_other])
+    n_keywords, n_others = int(is_keyword.sum()), others.size
+
+    def rejection_below(t: float) -> float:  # share of other words scoring under t
+        return float(np.searchsorted(others, t, side="left") / n_others)
+
+    at: dict[float, float | None] = {}
+    for r in recall_levels:
+        need = int(np.ceil(r * n_keywords - 1e-9))
+        at[float(r)] = rejection_below(float(hits[need - 1])) if 0 < need <= hits.size else None
+    # miss and false-accept rates at every candidate threshold (each score seen)
+    thresholds = np.unique(np.concatenate([hits, others, [np.inf]]))
+    recall = (hits.size - np.searchsorted(hits[::-1], thresholds, side="left")) / n_keywords
+    false_accept = 1 - np.searchsorted(others, thresholds, side="left") / n_others
+    miss = 1 - recall
+    best = int(np.argmin(np.abs(miss - false_accept)))
+    return OperatingCurve(at, float((miss[best] + false_accept[best]) / 2))
 
 
 def open_set_report(
@@ -314,6 +384,7 @@ def full_report(
     report = evaluate_arrays(probs, truth, labels, predicted=predicted)
     if {kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN} <= set(labels):
         report.open_set = open_set_report(predicted, truth, labels, sources)
+        report.open_set.curve = operating_curve(probs, truth, labels)
     return report
 
 

@@ -338,6 +338,32 @@ def test_open_set_report_and_source_words() -> None:
     assert o.folded_accuracy == pytest.approx(3 / 7)  # rejected as silence is not folded-right
 
 
+def test_operating_curve_equals_a_brute_force_threshold_sweep() -> None:
+    from kws.evaluate import operating_curve
+
+    rng = np.random.default_rng(3)
+    labels = ("_silence_", "_unknown_", "yes", "no", "up")
+    truth = rng.integers(0, 5, 400)
+    logits = rng.normal(size=(400, 5)) + 2.0 * np.eye(5)[truth]
+    probs = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 2)  # ties
+    curve = operating_curve(probs, truth, labels, recall_levels=(0.5, 0.8, 0.999))
+    assert curve is not None
+    score = probs[:, 2:].max(axis=1)
+    right = 2 + probs[:, 2:].argmax(axis=1) == truth
+    keyword, other = truth >= 2, truth == 1
+    points = []  # (recall, rejection) at every threshold, by brute force
+    for t in [*np.unique(score), np.inf]:
+        accepted = score >= t
+        points.append(((accepted & right)[keyword].mean(), (~accepted)[other].mean()))
+    for r, got in curve.rejection_at_recall.items():
+        feasible = [rej for rec, rej in points if rec >= r]
+        assert got == (max(feasible) if feasible else None), r
+    assert curve.rejection_at_recall[0.999] is None  # some keywords are given the wrong word
+    eer = min(points, key=lambda p: abs((1 - p[0]) - (1 - p[1])))
+    assert curve.equal_error_rate == pytest.approx((2 - eer[0] - eer[1]) / 2)
+    assert operating_curve(probs[truth != 1], truth[truth != 1], labels) is None  # no others
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

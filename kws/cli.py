@@ -790,6 +790,13 @@ def train_cli(
             "response (spectral tilt, low-pass, high-pass).",
         ),
     ] = DEFAULT_AUGMENT.channel,
+    reverb: Annotated[
+        float,
+        typer.Option(
+            help="Probability of playing a training word in a random room (synthetic "
+            "reverberation, RT60 0.1-0.8 s, direct-to-reverberant ratio 0-12 dB).",
+        ),
+    ] = DEFAULT_AUGMENT.reverb,
     tiny: Annotated[
         bool, typer.Option("--tiny", help="The architecture's tiny() configuration (smoke tests).")
     ] = False,
@@ -832,6 +839,7 @@ def train_cli(
         unknown_repeat=unknown_repeat,
         speed_jitter=speed_jitter,
         channel=channel,
+        reverb=reverb,
     )
     if not spec_augment:
         augment = dataclasses.replace(augment, time_masks=0, freq_masks=0)

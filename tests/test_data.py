@@ -598,3 +598,63 @@ def test_random_channel_shapes_the_spectrum_within_its_ranges(rng: np.random.Gen
         rng=rng, config=config, sample_rate_hz=sr,
     )  # fmt: skip
     assert not np.allclose(mixed[:2], words[:2]) and np.array_equal(mixed[2:], 0 * words[2:])
+
+
+def schroeder_rt60(rir: np.ndarray, sr: int) -> float:
+    """RT60 from the -5 to -35 dB span of the backward-integrated tail (ISO 3382 T30)."""
+    energy = rir[1:] ** 2
+    decay = 10 * np.log10(np.cumsum(energy[::-1])[::-1] / energy.sum() + 1e-300)
+    return 2 * (np.argmax(decay < -35) - np.argmax(decay < -5)) / sr
+
+
+def test_room_impulse_responses_have_the_asked_decay_and_direct_ratio(
+    rng: np.random.Generator,
+) -> None:
+    from kws.data.augment import room_impulse_responses
+
+    sr = 16000
+    rt60 = np.array([0.1, 0.3, 0.8])
+    drr = np.array([0.0, 6.0, 12.0])
+    rir = room_impulse_responses(rt60, drr, rng=rng, sample_rate_hz=sr)
+    assert rir.shape == (3, int(np.ceil(0.8 * sr)) + 1)
+    assert np.all(rir[:, 0] == 1.0)  # the direct sound
+    for row, t, d in zip(rir, rt60, drr, strict=True):
+        assert schroeder_rt60(row, sr) == pytest.approx(t, rel=0.1)
+        assert 10 * np.log10(1 / (row[1:] ** 2).sum()) == pytest.approx(d, abs=1e-9)
+        assert not row[int(np.ceil(t * sr)) + 1 :].any()  # shorter rooms end in zeros
+
+
+def test_random_reverb_convolves_each_word_with_its_room(rng: np.random.Generator) -> None:
+    from kws.data.augment import random_reverb
+
+    n, sr, b = 16000, 16000, 64
+    impulses = np.zeros((b, n), np.float32)
+    impulses[:, 4000] = 0.5
+    out = random_reverb(impulses, rng=np.random.default_rng(3), sample_rate_hz=sr, probability=1)
+    assert out.shape == (b, n) and out.dtype == np.float32 and not impulses[:, 4001:].any()
+    np.testing.assert_allclose(out.max(axis=1), 0.5, rtol=1e-5)  # the maximum is kept
+    assert np.abs(out[:, :3990]).max() < 1e-6  # causal: linear, not circular, convolution
+    tails = out[:, 4000:] / out[:, 4000:4001]  # each row is now its room's impulse response
+    rt60 = np.array([schroeder_rt60(np.r_[t, np.zeros(sr)], sr) for t in tails])
+    assert rt60.min() > 0.08 and rt60.max() < 0.9 and rt60.std() > 0.1  # rooms differ
+    direct = 10 * np.log10(1 / (tails[:, 1:] ** 2).sum(axis=1))
+    assert direct.min() > -0.5 and direct.max() < 12.5 and direct.std() > 2
+    # a clip convolved by hand with the same room gives the same result
+    speech = rng.normal(0, 0.1, (1, n)).astype(np.float32)
+    wet = random_reverb(speech, rng=np.random.default_rng(5), sample_rate_hz=sr, probability=1)
+    room = random_reverb(
+        np.eye(1, n, dtype=np.float32), rng=np.random.default_rng(5), sample_rate_hz=sr,
+        probability=1,
+    )[0]  # fmt: skip
+    by_hand = np.convolve(speech[0].astype(np.float64), room.astype(np.float64))[:n]
+    np.testing.assert_allclose(wet[0], by_hand * speech.max() / by_hand.max(), atol=2e-5)
+    # deterministic; probability 0 and excluded rows untouched
+    again = random_reverb(impulses, rng=np.random.default_rng(3), sample_rate_hz=sr, probability=1)
+    assert np.array_equal(again, out)
+    none = random_reverb(impulses, rng=rng, sample_rate_hz=sr, probability=0)
+    assert np.array_equal(none, impulses)
+    rows = np.arange(b) % 2 == 1
+    some = random_reverb(impulses, rng=rng, sample_rate_hz=sr, probability=1, rows=rows)
+    assert np.array_equal(some[~rows], impulses[~rows]) and some[rows, 4100:].any()
+    with pytest.raises(DataError, match="reverb"):
+        AugmentConfig(reverb=-0.1)

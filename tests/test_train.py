@@ -181,7 +181,10 @@ def test_same_config_gives_bit_identical_weights_and_reproduce(
             "mixup": 0.4,
             "ema": 0.9,
             "augment": AugmentConfig(
-                channel=0.5, negatives=0.3, negative_kinds=("onset-swap", "coda-swap")
+                channel=0.5,
+                reverb=0.5,
+                negatives=0.3,
+                negative_kinds=("onset-swap", "coda-swap"),
             ),
         },
     ],
@@ -205,7 +208,7 @@ def test_resume_after_interrupt_equals_uninterrupted(
         path = tmp_path / "cut" / "config.json"
         older = json.loads(path.read_text())
         del older["mixup"], older["ema"], older["augment"]["channel"]
-        del older["augment"]["negative_kinds"]
+        del older["augment"]["negative_kinds"], older["augment"]["reverb"]
         path.write_text(json.dumps(older))
     result = train(cfg, tmp_path / "cut", resume=True, cache_dir=tmp_path / "c")
     assert result.resumed_from == 2 and len(result.history) == 3
@@ -370,6 +373,7 @@ def test_operating_curve_equals_a_brute_force_threshold_sweep() -> None:
         ("--mixup", "-0.1", "mixup must be >= 0"),
         ("--ema", "1.0", "EMA momentum must be in [0, 1)"),
         ("--channel", "1.5", "channel must be a probability in [0, 1]"),
+        ("--reverb", "2", "reverb must be a probability in [0, 1]"),
         ("--negative-kinds", "onset,vowel", "negative kinds must be distinct names from"),
     ],
 )

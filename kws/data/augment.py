@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from kws.data.index import DataError
 
@@ -25,6 +26,8 @@ __all__ = [
     "augment_clips",
     "keyword_negatives",
     "random_channel",
+    "random_reverb",
+    "room_impulse_responses",
     "silence_clips",
     "spec_augment",
     "voiced_span",
@@ -59,6 +62,7 @@ class AugmentConfig:
     speed_jitter: float = 0.0  # play each word at a speed in [1 - j, 1 + j] (pitch too)
     channel: float = 0.0  # probability of a random microphone/room response (spectral tilt,
     # low-pass, high-pass) on a word
+    reverb: float = 0.0  # probability of a random room's reverberation on a word
     negative_kinds: tuple[str, ...] = DEFAULT_NEGATIVE_KINDS  # which `keyword_negatives`
 
     def __post_init__(self) -> None:
@@ -69,8 +73,11 @@ class AugmentConfig:
         for name in ("background_volume", "silence_volume", "time_shift_ms", "negatives"):
             if getattr(self, name) < 0:
                 raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.channel <= 1:
-            raise DataError(f"channel must be a probability in [0, 1], got {self.channel}")
+        for name in ("channel", "reverb"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise DataError(
+                    f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
+                )
         if not 0 <= self.speed_jitter < 0.5:
             raise DataError(f"speed_jitter must be in [0, 0.5), got {self.speed_jitter}")
         if not (isinstance(self.unknown_repeat, int) and self.unknown_repeat >= 1):
@@ -144,6 +151,11 @@ def augment_clips(
         clips = random_channel(
             clips, rng=rng, sample_rate_hz=sample_rate_hz, probability=config.channel, rows=words
         )
+    if config.reverb > 0:
+        words = ~np.asarray(silence, dtype=bool)
+        clips = random_reverb(
+            clips, rng=rng, sample_rate_hz=sample_rate_hz, probability=config.reverb, rows=words
+        )
     max_shift = round(config.time_shift_ms * sample_rate_hz / 1000)
     shifts = rng.integers(-max_shift, max_shift + 1, b) if max_shift else np.zeros(b, np.int64)
     out = _time_shift(clips, shifts)
@@ -212,6 +224,65 @@ def random_channel(
     before = out[idx].max(axis=1, keepdims=True)  # the spec's clip scaling uses the maximum
     after = shaped.max(axis=1, keepdims=True)
     out[idx] = shaped * np.where(after > 0, before / np.where(after > 0, after, 1), 1)
+    return out
+
+
+# random room: reverberation time (log-uniform) and direct-to-reverberant energy ratio
+REVERB_RT60_S = (0.1, 0.8)
+REVERB_DRR_DB = (0.0, 12.0)
+
+
+def room_impulse_responses(
+    rt60_s: np.ndarray, drr_db: np.ndarray, *, rng: np.random.Generator, sample_rate_hz: int
+) -> np.ndarray:
+    """Synthetic room impulse responses, one row per (RT60, DRR) pair: a unit direct sound at
+    sample 0, then a diffuse tail of Gaussian noise whose level falls 60 dB in ``rt60_s``
+    seconds (the statistical model of late reverberation, Polack 1988), scaled so that
+    direct energy / tail energy is ``drr_db``. Rows are as long as the longest RT60, shorter
+    ones end in zeros. Shape (k, samples) float64."""
+    rt60 = np.asarray(rt60_s, dtype=np.float64)
+    length = max(2, int(np.ceil(rt60.max(initial=0.0) * sample_rate_hz)) + 1)
+    t = np.arange(length)[None, :] / sample_rate_hz
+    envelope = np.where(t <= rt60[:, None], 10 ** (-3 * t / rt60[:, None]), 0.0)
+    tail = rng.standard_normal((rt60.size, length)) * envelope
+    tail[:, 0] = 0.0
+    energy = (tail**2).sum(axis=1, keepdims=True)
+    drr = 10 ** (np.asarray(drr_db, dtype=np.float64)[:, None] / 10)
+    rir = tail / np.sqrt(np.maximum(energy, 1e-30) * drr)
+    rir[:, 0] = 1.0
+    return rir
+
+
+def random_reverb(
+    clips: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    sample_rate_hz: int,
+    probability: float,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Play each clip (of ``rows``, with the given probability) in a random room: convolve it
+    with a `room_impulse_responses` of RT60 log-uniform in 0.1-0.8 s and direct-to-
+    reverberant ratio uniform in 0-12 dB (near talkers in small rooms to far ones in halls).
+    The reverberation that would ring past the clip's end is cut; each changed clip keeps its
+    maximum, like `random_channel`. Shape (b, n) → (b, n) float32, new array."""
+    b, n = clips.shape
+    out = np.array(clips, dtype=np.float32, copy=True)
+    chosen = rng.random(b) < probability
+    rt60 = np.exp(rng.uniform(*np.log(REVERB_RT60_S), b))
+    drr = rng.uniform(*REVERB_DRR_DB, b)
+    if rows is not None:
+        chosen &= np.asarray(rows, dtype=bool)
+    idx = np.flatnonzero(chosen)
+    if idx.size == 0:
+        return out
+    rir = room_impulse_responses(rt60[idx], drr[idx], rng=rng, sample_rate_hz=sample_rate_hz)
+    size = scipy.fft.next_fast_len(n + rir.shape[1], real=True)  # linear, not circular
+    spectrum = scipy.fft.rfft(out[idx], n=size, axis=1) * scipy.fft.rfft(rir, n=size, axis=1)
+    wet = scipy.fft.irfft(spectrum, n=size, axis=1)[:, :n]
+    before = out[idx].max(axis=1, keepdims=True)
+    after = wet.max(axis=1, keepdims=True)
+    out[idx] = wet * np.where(after > 0, before / np.where(after > 0, after, 1), 1)
     return out
 
 

@@ -776,6 +776,15 @@ def train_cli(
             min=1,
         ),
     ] = DEFAULT_AUGMENT.unknown_repeat,
+    extra_unknown_repeat: Annotated[
+        int | None,
+        typer.Option(
+            help="Show each --extra-unknown clip this many times per epoch (default: as "
+            "--unknown-repeat).",
+            min=1,
+            show_default=False,
+        ),
+    ] = DEFAULT_AUGMENT.extra_unknown_repeat,
     speed_jitter: Annotated[
         float,
         typer.Option(
@@ -837,6 +846,7 @@ def train_cli(
         negatives=negatives,
         negative_kinds=tuple(k.strip() for k in negative_kinds.split(",") if k.strip()),
         unknown_repeat=unknown_repeat,
+        extra_unknown_repeat=extra_unknown_repeat,
         speed_jitter=speed_jitter,
         channel=channel,
         reverb=reverb,

@@ -549,6 +549,24 @@ def test_extra_unknown_clips_join_training_only(tmp_path: Path, rng: np.random.G
     spec = features.FeatureSpec()
     clips = load_split(more, "training", spec=spec)
     assert len(clips) == len(plain.splits["training"]) + 6
+    assert clips.extra is not None and clips.extra.sum() == 6
+    own = int(((clips.labels == 1) & ~clips.extra).sum())
+    assert own > 0
+    noise = load_noise(more, spec=spec)
+    # --unknown-repeat weighs the dataset's own other words; --extra-unknown-repeat (by
+    # default the same) the added ones
+    for extra_repeat, want in ((None, 3 * (own + 6)), (1, 3 * own + 6), (2, 3 * own + 12)):
+        config = AugmentConfig(unknown_repeat=3, extra_unknown_repeat=extra_repeat)
+        batches = TrainingBatches(
+            clips, noise=noise, spec=spec, config=config, batch_size=8, seed=1
+        )
+        labels = np.concatenate([y for _, y in batches.epoch(0)])
+        assert (labels == 1).sum() == want
+        assert np.array_equal(
+            np.bincount(labels[labels != 1]), np.bincount(clips.labels[clips.labels != 1])
+        )
+    with pytest.raises(DataError, match="extra_unknown_repeat"):
+        AugmentConfig(extra_unknown_repeat=0)
     with pytest.raises(DataError, match="not a folder"):
         build_index(root, words=["yes"], options=IndexOptions(extra_unknown=str(tmp_path / "x")))
     result = runner.invoke(

@@ -59,6 +59,7 @@ class AugmentConfig:
     freq_mask_bins: int = 2
     negatives: float = 0.0  # generated non-keyword examples per keyword example
     unknown_repeat: int = 1  # each `_unknown_` clip this many times per epoch
+    extra_unknown_repeat: int | None = None  # each --extra-unknown clip (None: unknown_repeat)
     speed_jitter: float = 0.0  # play each word at a speed in [1 - j, 1 + j] (pitch too)
     channel: float = 0.0  # probability of a random microphone/room response (spectral tilt,
     # low-pass, high-pass) on a word
@@ -82,6 +83,9 @@ class AugmentConfig:
             raise DataError(f"speed_jitter must be in [0, 0.5), got {self.speed_jitter}")
         if not (isinstance(self.unknown_repeat, int) and self.unknown_repeat >= 1):
             raise DataError(f"unknown_repeat must be an integer >= 1, got {self.unknown_repeat}")
+        extra = self.extra_unknown_repeat
+        if extra is not None and not (isinstance(extra, int) and extra >= 1):
+            raise DataError(f"extra_unknown_repeat must be an integer >= 1, got {extra}")
         kinds = tuple(self.negative_kinds)  # a list when read back from JSON
         object.__setattr__(self, "negative_kinds", kinds)
         unknown = [k for k in kinds if k not in NEGATIVE_KINDS]

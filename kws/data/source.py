@@ -86,6 +86,7 @@ class SplitClips:
     labels: np.ndarray  # (n,) int64
     silence: np.ndarray  # (n,) bool
     fingerprint: str  # SHA-256 over the files' relative paths and bytes
+    extra: np.ndarray | None = None  # (n,) bool: clips from outside the dataset (--extra-unknown)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -135,12 +136,13 @@ def load_split(
     examples = index.splits[split]
     labels = np.array([index.label_id(e.label) for e in examples], dtype=np.int64)
     silence = np.array([e.is_silence for e in examples], dtype=bool)
+    extra = np.array([Path(e.path).is_absolute() for e in examples], dtype=bool)
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"clips-{_quick_key(index, examples, spec, 'clips')}.npy"
         hit = _cached(path)
         if hit is not None:
-            return SplitClips(hit[0], labels, silence, str(hit[1]["fingerprint"]))
+            return SplitClips(hit[0], labels, silence, str(hit[1]["fingerprint"]), extra)
     clips = np.zeros((len(examples), spec.clip_samples), dtype=np.float32)
     digest = hashlib.sha256()
     resample = set(index.resampled)
@@ -165,7 +167,7 @@ def load_split(
                 "spec": spec.to_dict(),
             },
         )
-    return SplitClips(clips, labels, silence, fingerprint)
+    return SplitClips(clips, labels, silence, fingerprint, extra)
 
 
 def load_noise(index: DataIndex, *, spec: features.FeatureSpec) -> NoiseBank:
@@ -253,13 +255,20 @@ class TrainingBatches:
         self.batch_size, self.seed = batch_size, seed
 
     def _rows(self) -> np.ndarray:
-        """The examples of one epoch: every clip, `_unknown_` ones ``unknown_repeat`` times
-        (each repeat augmented anew)."""
-        rows = np.arange(len(self.data))
-        if self.config.unknown_repeat > 1:
-            unknown = np.flatnonzero(self.data.labels == UNKNOWN_ID)
-            rows = np.concatenate([rows, np.repeat(unknown, self.config.unknown_repeat - 1)])
-        return rows
+        """The examples of one epoch: every clip, the dataset's `_unknown_` ones
+        ``unknown_repeat`` times and those from outside it (--extra-unknown)
+        ``extra_unknown_repeat`` times (each repeat augmented anew)."""
+        rows = [np.arange(len(self.data))]
+        unknown = self.data.labels == UNKNOWN_ID
+        extra = self.data.extra if self.data.extra is not None else np.zeros_like(unknown)
+        extra_repeat = self.config.extra_unknown_repeat or self.config.unknown_repeat
+        for chosen, repeat in (
+            (unknown & ~extra, self.config.unknown_repeat),
+            (unknown & extra, extra_repeat),
+        ):
+            if repeat > 1:
+                rows.append(np.repeat(np.flatnonzero(chosen), repeat - 1))
+        return np.concatenate(rows)
 
     def __len__(self) -> int:
         return -(-len(self._rows()) // self.batch_size)

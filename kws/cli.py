@@ -840,6 +840,8 @@ def train_cli(
         return
     if data_dir is None or words is None:
         raise TrainError("give DATA_DIR and --words (or --reproduce RUN_DIR)")
+    if extra_unknown_repeat is not None and extra_unknown is None:
+        raise TrainError("--extra-unknown-repeat needs --extra-unknown (the clips it weighs)")
     augment = dataclasses.replace(
         DEFAULT_AUGMENT,
         time_shift_ms=time_shift_ms,

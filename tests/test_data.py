@@ -575,6 +575,13 @@ def test_extra_unknown_clips_join_training_only(tmp_path: Path, rng: np.random.G
          "--out", str(tmp_path / "run")],
     )  # fmt: skip
     assert result.exit_code == 2 and "nope" in result.output
+    result = runner.invoke(
+        app,
+        ["train", str(root), "--words", "yes,no", "--extra-unknown-repeat", "2",
+         "--out", str(tmp_path / "run")],
+    )  # fmt: skip
+    assert result.exit_code != 0 and "--extra-unknown-repeat needs --extra-unknown" in result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_random_channel_shapes_the_spectrum_within_its_ranges(rng: np.random.Generator) -> None:

@@ -68,7 +68,8 @@ def which_set(filename: str, *, validation_percentage: float, testing_percentage
 
 @dataclass(frozen=True)
 class Example:
-    """One item of a split: a file (path relative to the root) or silence (path "")."""
+    """One item of a split: a file (path relative to the root), silence (path "") or a
+    clip from outside the dataset (--extra-unknown; absolute path)."""
 
     path: str
     label: str
@@ -76,6 +77,10 @@ class Example:
     @property
     def is_silence(self) -> bool:
         return self.path == ""
+
+    @property
+    def is_extra(self) -> bool:
+        return Path(self.path).is_absolute()
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ class SplitClips:
     labels: np.ndarray  # (n,) int64
     silence: np.ndarray  # (n,) bool
     fingerprint: str  # SHA-256 over the files' relative paths and bytes
-    extra: np.ndarray | None = None  # (n,) bool: clips from outside the dataset (--extra-unknown)
+    extra: np.ndarray  # (n,) bool: clips from outside the dataset (--extra-unknown)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -136,7 +136,7 @@ def load_split(
     examples = index.splits[split]
     labels = np.array([index.label_id(e.label) for e in examples], dtype=np.int64)
     silence = np.array([e.is_silence for e in examples], dtype=bool)
-    extra = np.array([Path(e.path).is_absolute() for e in examples], dtype=bool)
+    extra = np.array([e.is_extra for e in examples], dtype=bool)
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"clips-{_quick_key(index, examples, spec, 'clips')}.npy"
@@ -259,8 +259,7 @@ class TrainingBatches:
         ``unknown_repeat`` times and those from outside it (--extra-unknown)
         ``extra_unknown_repeat`` times (each repeat augmented anew)."""
         rows = [np.arange(len(self.data))]
-        unknown = self.data.labels == UNKNOWN_ID
-        extra = self.data.extra if self.data.extra is not None else np.zeros_like(unknown)
+        unknown, extra = self.data.labels == UNKNOWN_ID, self.data.extra
         extra_repeat = self.config.extra_unknown_repeat or self.config.unknown_repeat
         for chosen, repeat in (
             (unknown & ~extra, self.config.unknown_repeat),

@@ -131,6 +131,7 @@ def _representative(
         train.labels[rows],
         train.silence[rows],
         f"{train.fingerprint}/{count}/{seed}",
+        train.extra[rows],
     )
     return kdata.fixed_features(subset, noise=noise, spec=spec, seed=seed)
 

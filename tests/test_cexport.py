@@ -128,7 +128,8 @@ def test_a_wrong_weight_is_found_at_its_layer(
 
 
 def test_layouts_read_from_the_flatbuffer_match_keras(tmp_path: Path) -> None:
-    """OHWI convolution filters, 1HWC depthwise filters, (out, in) dense weights."""
+    """OHWI convolution filters (a Dense layer's too: it is exported as a 1x1 convolution),
+    1HWC depthwise filters."""
     import keras
 
     from kws.export.convert import to_tflite
@@ -144,10 +145,10 @@ def test_layouts_read_from_the_flatbuffer_match_keras(tmp_path: Path) -> None:
     consts = {t.shape: t.data for t in graph.tensors if t.data is not None and t.data.ndim > 1}
     conv = model.get_layer("conv").kernel.numpy()  # HWIO
     dw = model.get_layer("dw").kernel.numpy()  # HW C 1
-    dense = model.get_layer("dense").kernel.numpy()  # (in, out)
+    dense = model.get_layer("dense").kernel.numpy()  # (in, out), exported as a 1x1 conv
     np.testing.assert_array_equal(consts[(3, 4, 2, 2)], conv.transpose(3, 0, 1, 2))
     np.testing.assert_array_equal(consts[(1, 2, 3, 3)], dw[..., 0][None])
-    np.testing.assert_array_equal(consts[(5, dense.shape[0])], dense.T)
+    np.testing.assert_array_equal(consts[(5, 1, 1, dense.shape[0])], dense.T[:, None, None])
     with pytest.raises(GraphError, match="not a TFLite flatbuffer"):
         read_graph(b"not a model at all")
 

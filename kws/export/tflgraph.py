@@ -4,8 +4,8 @@ PyPI's ``tflite`` package.
 
 In: the bytes of a .tflite file. Out: a `Graph` of its first subgraph. Layout facts of the
 format live here and nowhere else: CONV_2D filters are OHWI, DEPTHWISE_CONV_2D filters are
-1HWC (per-channel scales on the last axis), FULLY_CONNECTED weights are (out, in),
-activations are NHWC, biases int32.
+1HWC (per-channel scales on the last axis), FULLY_CONNECTED weights are (out, in) (`convert`
+writes none, but other .tflite files may have them), activations are NHWC, biases int32.
 """
 
 from __future__ import annotations

@@ -20,6 +20,13 @@ from kws.export.runtime import ModelFileError, TFLiteModel
 runner = CliRunner()
 
 
+def _tensor_names(flatbuffer: bytes) -> set[str]:
+    import tflite
+
+    graph = tflite.Model.GetRootAsModel(flatbuffer, 0).Subgraphs(0)
+    return {(graph.Tensors(i).Name() or b"").decode() for i in range(graph.TensorsLength())}
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny_run(tmp_path_factory.mktemp("export"), seed=11, epochs=3)
@@ -64,6 +71,8 @@ def test_cli_export_writes_verified_files(run: Path) -> None:
         report["accuracy"]["keras"], abs=0.02
     )
     assert "DELEGATE" not in report["int8"]["operators"]
+    assert _tensor_names((out / "model_int8.tflite").read_bytes()) == {""}  # stripped
+    assert len(_tensor_names((out / "model_float.tflite").read_bytes())) > 5  # kept
     lite = TFLiteModel((out / "model_int8.tflite").read_bytes())
     assert lite.input_q.dtype == np.int8 and lite.output_q.dtype == np.int8
     # kws eval on the exported file reproduces the reported int8 accuracy
@@ -190,3 +199,25 @@ def test_dense_layers_export_as_convolutions_that_tflm_runs_bit_identically() ->
     assert "FULLY_CONNECTED" not in reference.operators()
     raw = rng.integers(-128, 128, (300, 49, 10), dtype=np.int8)
     np.testing.assert_array_equal(run_micro(flat, raw, arena=1 << 20), reference.run_raw(raw))
+
+
+def test_strip_names_drops_only_the_names(run: Path, tmp_path: Path) -> None:
+    from kws.export.convert import strip_names
+    from kws.export.runtime import run_micro
+
+    for name in ("config.json", "model.keras"):
+        shutil.copy(run / name, tmp_path / name)
+    report = export(
+        tmp_path, keep_names=True, calibration=40, max_drop=100, cache_dir=run.parent / "cache"
+    )
+    named = (tmp_path / "export" / "model_int8.tflite").read_bytes()
+    assert report["int8"]["bytes"] == len(named) and "" not in _tensor_names(named)
+    stripped = strip_names(named)
+    assert _tensor_names(stripped) == {""} and len(stripped) < 0.95 * len(named)
+    a, b = TFLiteModel(named, reference=True), TFLiteModel(stripped, reference=True)
+    raw = np.random.default_rng(0).integers(-128, 128, (50, *a.input_shape[1:]), dtype=np.int8)
+    np.testing.assert_array_equal(a.run_raw(raw), b.run_raw(raw))
+    np.testing.assert_array_equal(
+        TFLiteModel(named).run_raw(raw), TFLiteModel(stripped).run_raw(raw)
+    )
+    np.testing.assert_array_equal(run_micro(stripped, raw, arena=1 << 20), b.run_raw(raw))

@@ -27,7 +27,7 @@ import features
 import models
 from kws import data as kdata
 from kws.calibration import DEFAULT_KEEP, calibration_path, fit_calibration
-from kws.export.convert import to_tflite
+from kws.export.convert import strip_names, to_tflite
 from kws.export.csources import write_c_sources
 from kws.export.runtime import (
     ModelFileError,
@@ -163,6 +163,7 @@ def export(
     targets: Sequence[str] = tuple(TARGETS),
     c_code: bool = False,
     debug_layers: bool = False,
+    keep_names: bool = False,
     cache_dir: Path | None = None,
     step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -173,7 +174,8 @@ def export(
     framework-free C spotter (`kws.export.cexport`), verified on the host (bit-identical to
     LiteRT's reference kernels required) and, where the toolchain exists, on a Cortex-M4
     under QEMU. ``debug_layers``: name the first layer where C and LiteRT differ even when
-    none does.
+    none does. ``keep_names``: keep the tensor names in the int8 model (for a model viewer);
+    by default they are stripped, as no runtime needs them (`strip_names`).
     """
     from kws.evaluate import evaluate_arrays
     from kws.train import configure_tensorflow, load_run_model
@@ -235,6 +237,8 @@ def export(
         say(f"calibrating full-integer quantisation on {calibration} training examples")
         representative = _representative(index, spec, calibration, seed, noise, cache_dir)
         int8_flat = to_tflite(model, representative=representative)
+        if not keep_names:
+            int8_flat = strip_names(int8_flat)
         with atomic_path(out / "model_int8.tflite") as tmp:
             tmp.write_bytes(int8_flat)
         lite = TFLiteModel(int8_flat, name="model_int8.tflite")

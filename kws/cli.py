@@ -679,7 +679,7 @@ def train_cli(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Run directory to create.", show_default=False),
+        typer.Option("--out", "-o", help="Run directory to create (required).", show_default=False),
     ] = None,
     words: Annotated[
         str | None,

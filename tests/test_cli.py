@@ -26,6 +26,35 @@ def test_help_and_version() -> None:
         assert runner.invoke(app, [command, "--help"]).exit_code == 0
 
 
+def test_readme_names_every_command_and_option() -> None:
+    """Documentation cannot fall behind the CLI: each command and each of its long options
+    (either spelling of a --flag/--no-flag pair) appears somewhere in README.md."""
+    import typer.main
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+
+    def commands(group: object, path: tuple[str, ...] = ()) -> list[tuple[str, object]]:
+        found = []
+        for name, sub in getattr(group, "commands", {}).items():
+            if hasattr(sub, "commands"):
+                found += commands(sub, (*path, name))
+            else:
+                found.append((" ".join((*path, name)), sub))
+        return found
+
+    listed = commands(typer.main.get_command(app))
+    assert len(listed) >= 13
+    missing = []
+    for name, command in listed:
+        if f"kws {name}" not in readme:
+            missing.append(f"kws {name}")
+        for param in command.params:
+            flags = [o for o in (*param.opts, *param.secondary_opts) if o.startswith("--")]
+            if flags and flags != ["--help"] and not any(f in readme for f in flags):
+                missing.append(f"kws {name} {flags[0]}")
+    assert not missing, missing
+
+
 def test_features_saves_npy_and_plot(tmp_path: Path, rng: np.random.Generator) -> None:
     a = write(tmp_path / "a.wav", burst_clip(rng, n=12_000, at=2000, width=4000))
     b = write(tmp_path / "b.flac", burst_clip(rng, n=16_000, at=8000, width=4000))

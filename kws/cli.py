@@ -645,10 +645,16 @@ def _run_training(config: Any, out: Path, *, resume: bool, cache_dir: Path | Non
                 **_train_progress(progress, config.epochs),
             )
     except KeyboardInterrupt:
-        err_console.print(
-            f"interrupted: the last completed epoch is checkpointed in {out}; "
-            "continue with the same command and --resume"
-        )
+        if not (out / "checkpoints" / "state.json").exists():
+            err_console.print(
+                f"interrupted before the first epoch ended: nothing to keep in {out}; "
+                "the same command (with or without --resume) starts it again"
+            )
+        else:
+            err_console.print(
+                f"interrupted: the last completed epoch is checkpointed in {out}; "
+                "continue with the same command and --resume"
+            )
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "TrainResult",
     "compare_runs",
     "configure_tensorflow",
+    "interrupted_start",
     "load_run_model",
     "mix_batch",
     "train",
@@ -299,6 +300,19 @@ class _Data:
         }
 
 
+# what `train` writes into a run directory before its first epoch is recorded as done
+_BEFORE_FIRST_EPOCH = frozenset({"config.json", "checkpoints", "logs", "model.keras"})
+
+
+def interrupted_start(run_dir: Path) -> bool:
+    """True when ``run_dir`` holds a run stopped before its first epoch ended: its
+    ``checkpoints/`` folder exists without ``state.json``, and nothing else is there but what
+    `train` writes first. Such a run has nothing to keep; training into it starts again."""
+    if not (run_dir / "checkpoints").is_dir() or (run_dir / "checkpoints" / "state.json").exists():
+        return False
+    return {p.name for p in run_dir.iterdir()} <= _BEFORE_FIRST_EPOCH
+
+
 def train(
     config: TrainConfig,
     run_dir: Path | str,
@@ -320,6 +334,8 @@ def train(
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     state_path = ckpt_dir / "state.json"
+    if resume and not state_path.exists() and interrupted_start(run_dir):
+        resume = False  # stopped before its first epoch ended: nothing to continue, start again
     if resume:
         if not state_path.exists():
             raise TrainError(f"{run_dir}: no checkpoint to resume from (checkpoints/state.json)")
@@ -329,7 +345,7 @@ def train(
                 f"{run_dir}: config.json differs from the options given; resume with "
                 "the same options (or train into a new --out)"
             )
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(run_dir.iterdir()) and not interrupted_start(run_dir):
         raise TrainError(
             f"{run_dir}: already holds a run; use --resume to continue it or another --out"
         )

@@ -229,6 +229,37 @@ def test_resume_after_interrupt_equals_uninterrupted(
         )
 
 
+def test_a_run_stopped_in_its_first_epoch_starts_again(tmp_path: Path, dataset: Path) -> None:
+    """Ctrl-C before the first epoch ends leaves config.json and an empty checkpoints/: the
+    same command, with --resume or without, trains it from the start; a folder with anything
+    else in it is still refused."""
+    cfg = config(dataset, epochs=1)
+
+    def interrupt(epoch: int, steps: int) -> None:
+        raise KeyboardInterrupt
+
+    for resume in (True, False):
+        run = tmp_path / f"cut{resume}"
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, run, cache_dir=tmp_path / "c", on_epoch_start=interrupt)
+        assert (run / "config.json").exists() and not (run / "checkpoints" / "state.json").exists()
+        result = train(cfg, run, resume=resume, cache_dir=tmp_path / "c")
+        assert result.resumed_from == 0 and len(result.history) == 1
+    # a folder that is not an interrupted start keeps its files
+    stray = tmp_path / "stray"
+    (stray / "checkpoints").mkdir(parents=True)
+    (stray / "notes.txt").write_text("mine")
+    copied = tmp_path / "copied"  # a model copied for export: no checkpoints/
+    copied.mkdir()
+    (copied / "config.json").write_text("{}")
+    for folder in (stray, copied):
+        with pytest.raises(TrainError, match="already holds a run"):
+            train(cfg, folder, cache_dir=tmp_path / "c")
+        with pytest.raises(TrainError, match="no checkpoint to resume from"):
+            train(cfg, folder, resume=True, cache_dir=tmp_path / "c")
+    assert (stray / "notes.txt").read_text() == "mine"
+
+
 def test_mix_batch_mixes_pairs_with_the_example_dominant() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 5, 3)).astype(np.float32)

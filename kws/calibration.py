@@ -135,14 +135,14 @@ def calibrate(
     of its exported .tflite files) on the run's validation split. Returns the calibration and
     the validation reports without and with it."""
     from kws.evaluate import full_report, model_file, scores_on
-    from kws.runs import read_json, run_dir_of, write_json
+    from kws.runs import read_run_config, run_dir_of, write_json
 
     run = run_dir_of(target)
     if run is None:
         raise CalibrationError(
             f"{target}: calibration needs a model of a kws run (its validation split)"
         )
-    data_dir = Path(read_json(run / "config.json")["data_dir"])
+    data_dir = Path(read_run_config(run)["data_dir"])
     probs, y, labels, sources = scores_on(target, data_dir, split="validation", cache_dir=cache_dir)
     path = model_file(target)
     calibration = fit_calibration(probs, y, labels, keep=keep, model_sha256=file_sha256(path))

@@ -34,6 +34,7 @@ from kws.export import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, ExportError, Model
 from kws.fsutil import atomic_path
 from kws.live import DEFAULT_BLOCK_MS, LiveError
 from kws.record import RecordError, RecordOptions
+from kws.runs import RunFileError
 from kws.stream import DEFAULT_HOP_MS, DEFAULT_SMOOTHING, SmoothingConfig, StreamError
 from kws.stream_eval import DEFAULT_TOLERANCE_MS
 from kws.synth import SynthError, SynthOptions
@@ -70,6 +71,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SynthError,
     RecordError,
     CalibrationError,
+    RunFileError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,6 +95,21 @@ def reports_errors(func: F) -> F:
         except USER_ERRORS as e:
             err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as e:  # an output path that is a folder, a missing parent, no space...
+            path = e.filename2 or e.filename  # a rename: the destination is the user's path
+            where = f"{path}: " if path else ""
+            problem = e.strerror or str(e)
+            if isinstance(e, FileExistsError) and path and Path(path).is_file():
+                problem = "is a file, not a folder"  # the parent of an output path
+            message = f"{where}{problem}"
+            err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:  # commands that can say more catch it themselves
+            err_console.print(
+                "interrupted: files already finished are kept, none is left half-written; "
+                "run the same command again"
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 

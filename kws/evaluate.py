@@ -258,12 +258,9 @@ class Predictor(Protocol):
 
 class KerasPredictor:
     def __init__(self, path: Path) -> None:
-        import keras
+        from kws.runs import load_keras_model
 
-        try:
-            self.model = keras.models.load_model(path, compile=False)
-        except (OSError, ValueError) as e:
-            raise EvalError(f"{path}: cannot load Keras model ({e})") from None
+        self.model = load_keras_model(path)
         self.input_shape = tuple(self.model.input_shape[1:])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -292,14 +289,14 @@ def load_predictor(
     target: Path, *, labels: Sequence[str] | None, spec: features.FeatureSpec | None
 ) -> tuple[Predictor, tuple[str, ...], features.FeatureSpec, dict[str, Any]]:
     """(predict function, label order, feature spec, the run's config or {}) for a target."""
-    from kws.runs import read_json, run_dir_of
+    from kws.runs import read_run_config, run_dir_of
 
     target = Path(target)
     config: dict[str, Any] = {}
     if target.is_dir():
         if not (target / "config.json").exists() or not (target / "model.keras").exists():
             raise EvalError(f"{target}: not a run directory (config.json and model.keras expected)")
-        config = read_json(target / "config.json")
+        config = read_run_config(target)
         run_labels = (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
         run_spec = features.FeatureSpec.from_dict(config["spec"])
         if labels is not None and tuple(labels) != run_labels:
@@ -315,7 +312,7 @@ def load_predictor(
         run_dir = run_dir_of(target)
         if run_dir is not None and (labels is None or spec is None):
             # a model file inside a run (RUN_DIR/model.keras, RUN_DIR/export/*.tflite)
-            config = read_json(run_dir / "config.json")
+            config = read_run_config(run_dir)
             labels = labels or (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
             spec = spec or features.FeatureSpec.from_dict(config["spec"])
     else:

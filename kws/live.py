@@ -114,7 +114,14 @@ class FileSource:
             for pos in range(0, len(self.audio), self.block):
                 yield self.audio[pos : pos + self.block]
             return
-        for block in sf.blocks(self.path, blocksize=self.block, dtype="float32", always_2d=True):
+        blocks = sf.blocks(self.path, blocksize=self.block, dtype="float32", always_2d=True)
+        while True:
+            try:
+                block = next(blocks)
+            except StopIteration:
+                return
+            except RuntimeError as e:  # damaged data past a sound header (LibsndfileError)
+                raise AudioError(self.path, f"cannot decode the audio ({e})") from None
             mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
             if not np.isfinite(mono).all():
                 raise AudioError(self.path, "contains NaN or Inf samples")

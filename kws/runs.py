@@ -35,8 +35,62 @@ def write_json(path: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+class RunFileError(ValueError):
+    """A file of a run directory (config.json, state.json, model.keras, ...) is damaged."""
+
+
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """The JSON value in ``path``; `RunFileError` naming the file when it is not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RunFileError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise RunFileError(f"{path}: not valid JSON (not UTF-8 text)") from None
+
+
+RUN_CONFIG_KEYS = {"data_dir": str, "words": list, "spec": dict}
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.json, checked for what every command reads from it (the data folder,
+    the words, a valid FeatureSpec); `RunFileError` naming the file otherwise."""
+    import features
+
+    path = Path(run_dir) / "config.json"
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise RunFileError(f"{path}: not a kws run config (a JSON object expected)")
+    for key, kind in RUN_CONFIG_KEYS.items():
+        if not isinstance(config.get(key), kind):
+            raise RunFileError(
+                f"{path}: not a kws run config ({key!r} missing or not a {kind.__name__})"
+            )
+    if not all(isinstance(w, str) and w for w in config["words"]):
+        raise RunFileError(f"{path}: 'words' must be a list of words")
+    try:
+        features.FeatureSpec.from_dict(config["spec"])
+    except (features.ParameterError, TypeError, ValueError, KeyError) as e:
+        raise RunFileError(f"{path}: invalid 'spec' ({e})") from None
+    return config
+
+
+def load_keras_model(path: Path) -> Any:
+    """A saved Keras model (inference only); `RunFileError` naming the file when it is
+    missing, truncated or not a .keras archive."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunFileError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise RunFileError(f"{path}: not a Keras model (.keras archive), or truncated")
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as e:
+        raise RunFileError(f"{path}: cannot load the Keras model ({e})") from None
 
 
 def run_dir_of(target: Path) -> Path | None:

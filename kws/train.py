@@ -30,7 +30,7 @@ import features
 import models
 from kws import data as kdata
 from kws.fsutil import atomic_path
-from kws.runs import manifest, now, read_json, write_csv, write_json
+from kws.runs import load_keras_model, manifest, now, read_json, write_csv, write_json
 
 __all__ = [
     "EpochLog",
@@ -129,11 +129,14 @@ class TrainConfig:
         if d.get("format") != CONFIG_FORMAT:
             raise TrainError(f"not a kws training config (format {d.get('format')!r})")
         d = {k: v for k, v in d.items() if k != "format"}
-        d["words"] = tuple(d["words"])
-        d["spec"] = features.FeatureSpec.from_dict(d["spec"])
-        d["index"] = kdata.IndexOptions(**d["index"])
-        d["augment"] = kdata.AugmentConfig(**d["augment"])
-        return cls(**d)
+        try:
+            d["words"] = tuple(d["words"])
+            d["spec"] = features.FeatureSpec.from_dict(d["spec"])
+            d["index"] = kdata.IndexOptions(**d["index"])
+            d["augment"] = kdata.AugmentConfig(**d["augment"])
+            return cls(**d)
+        except (KeyError, TypeError, ValueError) as e:
+            raise TrainError(f"not a valid kws training config ({type(e).__name__}: {e})") from None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -250,9 +253,7 @@ def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def load_run_model(run_dir: Path, *, name: str = "model.keras") -> Any:
-    import keras
-
-    return keras.models.load_model(Path(run_dir) / name, compile=False)
+    return load_keras_model(Path(run_dir) / name)
 
 
 def _save_model(model: Any, path: Path) -> None:

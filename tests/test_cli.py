@@ -119,3 +119,23 @@ def test_features_bad_input_is_one_line(tmp_path: Path, rng: np.random.Generator
     junk.write_text("not audio")
     result = runner.invoke(app, ["features", str(junk)])
     assert result.exit_code == 2 and "junk.wav: not a readable audio file" in result.output
+
+
+def test_unusable_output_paths_are_one_line_errors(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """An output path that is a folder, or under a file: exit 2, one line naming the path
+    the user gave (not a temporary name), and no temporary file left behind."""
+    a = write(tmp_path / "a.wav", burst_clip(rng, n=16_000, at=2000, width=4000))
+    (tmp_path / "taken").mkdir()
+    cases = [
+        (tmp_path / "taken", "taken: Is a directory"),
+        (a / "f.npy", "a.wav: is a file, not a folder"),
+    ]
+    for out, message in cases:
+        result = runner.invoke(app, ["features", str(a), "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines()[-1].endswith(message), result.output
+        assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "taken"]
+    assert not any((tmp_path / "taken").iterdir())

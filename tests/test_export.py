@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -221,3 +222,31 @@ def test_strip_names_drops_only_the_names(run: Path, tmp_path: Path) -> None:
         TFLiteModel(named).run_raw(raw), TFLiteModel(stripped).run_raw(raw)
     )
     np.testing.assert_array_equal(run_micro(stripped, raw, arena=1 << 20), b.run_raw(raw))
+
+
+def test_damaged_run_files_are_one_line_errors(run: Path, tmp_path: Path) -> None:
+    """A broken config.json or model.keras: exit 2 and one line naming the file, for every
+    command that reads a run (no traceback)."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    shutil.copy(run / "model.keras", bad / "model.keras")
+    data = json.loads((run / "config.json").read_text())["data_dir"]
+    commands = (["export", str(bad)], ["eval", str(bad), "--data", data], ["calibrate", str(bad)])
+    cases = [
+        ('{"words": 1', r"config\.json: not valid JSON"),
+        ("{}", r"config\.json: not a kws run config \('data_dir' missing"),
+        ('{"data_dir": "x", "words": ["a"], "spec": {"mel_bands": -1}}', r"invalid 'spec'"),
+    ]
+    for text, message in cases:
+        (bad / "config.json").write_text(text)
+        for command in commands:
+            result = runner.invoke(app, command)
+            assert result.exit_code == 2, (command, result.output)
+            assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+            assert re.search(message, result.output.replace("\n", "")), (command, result.output)
+    shutil.copy(run / "config.json", bad / "config.json")
+    (bad / "model.keras").write_bytes((run / "model.keras").read_bytes()[:3000])
+    for command in commands[:2]:
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "model.keras: not a Keras model" in result.output.replace("\n", "")

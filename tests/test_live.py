@@ -13,6 +13,7 @@ import pytest
 from conftest import write
 
 import features
+from kws.audio import AudioError
 from kws.live import FileSource, LiveError, LiveView, MicSource, listen, load_sounddevice
 from kws.stream import SmoothingConfig, StreamingDetector, score_stream
 
@@ -241,3 +242,23 @@ def test_file_source_streams_its_rate_and_resamples_others(
     write(bad, np.full(RATE, np.nan), subtype="FLOAT")
     with pytest.raises(Exception, match=r"nan\.wav: contains NaN"):
         list(FileSource(bad, sample_rate_hz=RATE))
+
+
+def test_file_source_names_a_file_whose_audio_data_is_damaged(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A FLAC whose header reads but whose frames do not decode: one error naming the file,
+    not libsndfile's exception from the middle of the stream."""
+    import soundfile as sf
+
+    good = tmp_path / "good.flac"
+    sf.write(good, (0.3 * rng.standard_normal(3 * RATE)).astype(np.float32), RATE)
+    data = bytearray(good.read_bytes())
+    data[len(data) // 3 :] = rng.integers(
+        0, 256, len(data) - len(data) // 3, dtype=np.uint8
+    ).tobytes()
+    bad = tmp_path / "damaged.flac"
+    bad.write_bytes(bytes(data))
+    source = FileSource(bad, sample_rate_hz=RATE, block_ms=20)
+    with pytest.raises(AudioError, match=r"damaged\.flac: cannot decode the audio"):
+        list(source)

@@ -37,7 +37,7 @@ from kws.export.runtime import (
     run_micro,
 )
 from kws.fsutil import atomic_path
-from kws.runs import manifest, now, read_json, write_json
+from kws.runs import manifest, now, read_run_config, write_json
 
 __all__ = ["TARGETS", "ExportError", "ModelFileError", "Target", "export"]
 
@@ -191,7 +191,7 @@ def export(
     if calibration < 1:
         raise ExportError(f"--calibration must be positive, got {calibration}")
     say = step or (lambda _: None)
-    config = read_json(run_dir / "config.json")
+    config = read_run_config(run_dir)
     spec = features.FeatureSpec.from_dict(config["spec"])
     labels = (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
     seed = int(config.get("seed", 0))

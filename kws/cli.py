@@ -612,7 +612,7 @@ def _model_table(spec: features.FeatureSpec, num_classes: int) -> Table:
 def models_cli(
     preset: PresetOption = None,
     spec: SpecOption = None,
-    classes: Annotated[int, typer.Option(help="Number of output classes (words + 2).")] = 12,
+    classes: Annotated[int, typer.Option(min=2, help="Number of output classes (words + 2).")] = 12,
 ) -> None:
     """List the model architectures with their size and cost for a feature spec."""
     from kws.train import configure_tensorflow
@@ -1621,7 +1621,11 @@ def synth_cli(
     ] = None,
     noise_seconds: Annotated[
         float,
-        typer.Option(help="Also write _background_noise_/ recordings this long (0: none)."),
+        typer.Option(
+            min=0.0,
+            max=3600.0,
+            help="Also write _background_noise_/ recordings this long (0: none; at most an hour).",
+        ),
     ] = 0.0,
 ) -> None:
     """Text-to-speech keyword takes in many voices, dressed as raw recordings to align."""

@@ -139,3 +139,15 @@ def test_unusable_output_paths_are_one_line_errors(
         assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "taken"]
     assert not any((tmp_path / "taken").iterdir())
+
+
+def test_out_of_range_numbers_are_refused_before_any_work(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["models", "--classes", "0"])
+    assert result.exit_code == 2 and "--classes" in result.output
+    out = tmp_path / "syn"
+    for seconds in ("-1", "1e9"):
+        result = runner.invoke(
+            app, ["synth", "yes", "--count", "1", "--out", str(out), "--noise-seconds", seconds]
+        )
+        assert result.exit_code == 2 and "--noise-seconds" in result.output
+    assert not out.exists()

@@ -114,6 +114,15 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _check_output_folder(folder: Path) -> None:
+    """`DataError` when ``folder`` (to be created if missing) is a file or lies under one."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise DataError(f"{path}: is a file, not a folder (output folder {folder})")
+            return
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"kws {__version__}")
@@ -1534,6 +1543,12 @@ def stream_eval_cli(
         raise DataError(
             f"{truth}: labels {unknown} are not labels of the model {list(model.labels)}"
         )
+    if out is None:
+        from kws.runs import run_dir_of
+
+        run_dir = run_dir_of(target) or (target if target.is_dir() else target.parent)
+        out = run_dir / "stream-eval" / ("model" if target.is_dir() else target.stem)
+    _check_output_folder(out)  # before the long part, not after it
     report = evaluate_stream(
         model,
         audio,
@@ -1542,11 +1557,6 @@ def stream_eval_cli(
         smoothing=_smoothing(threshold, average_ms, suppression_ms, min_count),
         tolerance_ms=tolerance_ms,
     )
-    if out is None:
-        from kws.runs import run_dir_of
-
-        run_dir = run_dir_of(target) or (target if target.is_dir() else target.parent)
-        out = run_dir / "stream-eval" / ("model" if target.is_dir() else target.stem)
     m = report.operating
     write_json(out / "metrics.json", report.to_dict())
     write_csv(out / "sweep.csv", [s.to_dict() for s in report.sweep])

@@ -402,6 +402,14 @@ def test_cli_stream_errors_are_one_line(tone_run: Path, tmp_path: Path) -> None:
         app, ["stream-eval", str(tone_run), "--wav", str(wav), "--truth", str(late)]
     )
     assert result.exit_code == 2 and "1 words end after the recording does" in result.output
+    good = tmp_path / "good.csv"
+    good.write_text("label,start_s,end_s\nyes,0.5,1.0\n")
+    result = runner.invoke(
+        app,
+        ["stream-eval", str(tone_run), "--wav", str(wav), "--truth", str(good),
+         "--out", str(wav / "eval")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "a.wav: is a file, not a folder" in result.output
     result = runner.invoke(app, ["listen", str(tone_run), "--file", str(wav), "--hop-ms", "30"])
     assert result.exit_code == 2 and "multiple of the feature stride" in result.output
     text = tmp_path / "x.wav"

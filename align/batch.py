@@ -5,10 +5,12 @@ Out: one `AlignResult` per input, in input order. Each input's sub-folder relati
 folder (or glob base) it was found under is kept under the output folder, so label folders
 such as ``yes/`` and ``no/`` survive and same-named files never overwrite each other.
 
-Safety: the output folder may not lie inside an input folder and no output may be an input;
-existing outputs are skipped unless ``overwrite`` (so a rerun resumes); every output is
-written under a temporary name and renamed, and an interrupted or crashed run removes the
-temporary files of the work it did not finish.
+Safety: the output folder may not lie inside an input folder or a glob's base folder (the
+part before the first wildcard), and no output may be an input; existing outputs are skipped
+unless ``overwrite`` (so a rerun resumes); every output is written under a temporary name and
+renamed, and an interrupted or crashed run removes the temporary files of the work it did
+not finish. A folder that cannot be read is a failed job of its own, so no file goes missing
+from the report unnoticed.
 """
 
 from __future__ import annotations
@@ -73,19 +75,33 @@ class Job:
     source: Path
     output: Path
     collision: str = ""  # set when two inputs would be written to the same output
+    unreadable: str = ""  # set when ``source`` is a folder that cannot be listed
 
 
 def _is_hidden_or_partial(path: Path) -> bool:
     return path.name.startswith(".")
 
 
-def _scan_folder(folder: Path) -> Iterable[tuple[Path, Path]]:
-    for root, dirs, files in os.walk(folder):
+def _scan_folder(folder: Path) -> Iterable[tuple[Path, Path, str]]:
+    """(file, path relative to ``folder``, "") for every audio file below ``folder``, and
+    (sub-folder, its relative path, the problem) for every sub-folder that cannot be listed."""
+    errors: list[OSError] = []
+
+    def unreadable() -> Iterable[tuple[Path, Path, str]]:
+        for e in errors:
+            where = Path(e.filename) if e.filename is not None else folder
+            problem = f"{where}: cannot read this folder ({e.strerror}); its files were not aligned"
+            yield where, where.relative_to(folder), problem
+        errors.clear()
+
+    for root, dirs, files in os.walk(folder, onerror=errors.append):
+        yield from unreadable()
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(root, name)
             if path.suffix.lower() in AUDIO_SUFFIXES and not _is_hidden_or_partial(path):
-                yield path, path.relative_to(folder)
+                yield path, path.relative_to(folder), ""
+    yield from unreadable()
 
 
 def _glob_base(pattern: str) -> Path:
@@ -98,28 +114,38 @@ def _glob_base(pattern: str) -> Path:
     return Path(*base) if base else Path(".")
 
 
-def _expand(inputs: Sequence[str | os.PathLike[str]]) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """(source, path relative to the output folder) pairs, and the input folders."""
-    found: list[tuple[Path, Path]] = []
-    folders: list[Path] = []
+def _expand(
+    inputs: Sequence[str | os.PathLike[str]],
+) -> tuple[list[tuple[Path, Path, str]], list[tuple[Path, str, bool]]]:
+    """(source, path relative to the output folder, problem) triples (see `_scan_folder`),
+    and the folders the inputs were searched in, each with how to name it in an error and
+    whether an output folder may lie below it (not in it)."""
+    found: list[tuple[Path, Path, str]] = []
+    folders: list[tuple[Path, str, bool]] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            folders.append(path)
+            folders.append((path, f"the input folder {path}", False))
             found.extend(_scan_folder(path))
         elif path.is_file():
-            found.append((path, Path(path.name)))
+            found.append((path, Path(path.name), ""))
         elif glob.has_magic(str(item)):
             base = _glob_base(str(item))
+            name = f"the input folder {base} (the base of the pattern {item})"
+            # a pattern with wildcards in its file name only ('rec/*.wav') cannot match a
+            # sub-folder's files, so an output folder below its base is safe; any other
+            # ('rec/**/*.wav', 'rec/*/*.wav') could re-read the outputs as inputs
+            flat = not any(glob.has_magic(part) for part in Path(str(item)).parts[:-1])
+            folders.append((base, name, flat))
             matches = sorted(glob.glob(str(item), recursive=True))
             if not matches:
                 raise AlignInputError(f"{item}: the pattern matches no file")
             for match in map(Path, matches):
                 if match.is_dir():
-                    folders.append(match)
+                    folders.append((match, f"the input folder {match}", False))
                     found.extend(_scan_folder(match))
                 elif match.is_file() and not _is_hidden_or_partial(match):
-                    found.append((match, match.relative_to(base)))
+                    found.append((match, match.relative_to(base), ""))
         else:
             raise AlignInputError(f"{item}: no such file or folder")
     return found, folders
@@ -152,8 +178,11 @@ def plan_jobs(
     ------
     AlignInputError
         An input does not exist, a pattern matches nothing, no audio file was found, the
-        output folder is a file, lies inside an input folder, or an output would replace
-        an input.
+        output folder is a file, lies inside an input folder or a pattern's base folder, or
+        an output would replace an input.
+
+    A sub-folder that cannot be listed (permission denied) becomes a job with
+    ``unreadable`` set, which fails when run.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -162,11 +191,12 @@ def plan_jobs(
     if not found:
         raise AlignInputError(f"no audio files found in {', '.join(map(str, inputs))}")
     out_resolved = out_dir.resolve()
-    for folder in folders:
+    for folder, name, below_ok in folders:
         folder_resolved = folder.resolve()
-        if out_resolved == folder_resolved or folder_resolved in out_resolved.parents:
+        below = folder_resolved in out_resolved.parents
+        if out_resolved == folder_resolved or (below and not below_ok):
             raise AlignInputError(
-                f"{out_dir}: --out lies inside the input folder {folder}; choose a folder "
+                f"{out_dir}: --out lies inside {name}; choose a folder "
                 "outside it so inputs are never written over or re-read as inputs"
             )
     suffix = "." + options.format.value
@@ -174,12 +204,15 @@ def plan_jobs(
     sources_seen: set[str] = set()
     jobs: list[Job] = []
     by_output: dict[str, int] = {}
-    input_paths = {real(src) for src, _ in found}
-    for source, relative in found:
+    input_paths = {real(src) for src, _, problem in found if not problem}
+    for source, relative, problem in found:
         resolved = real(source)
         if resolved in sources_seen:
             continue
         sources_seen.add(resolved)
+        if problem:
+            jobs.append(Job(source, out_dir / relative, unreadable=problem))
+            continue
         output = out_dir / relative.with_suffix(suffix)
         key = real(output)
         if key in input_paths:
@@ -202,6 +235,8 @@ def _failed(job: Job, message: str) -> AlignResult:
 
 
 def _run_one(job: Job, options: AlignOptions) -> AlignResult:
+    if job.unreadable:
+        return _failed(job, job.unreadable)
     if job.collision:
         return _failed(job, f"output name collision: {job.collision}")
     try:
@@ -261,7 +296,7 @@ def align_jobs(
 
     todo: list[int] = []
     for i, job in enumerate(jobs):
-        if not overwrite and not job.collision and job.output.exists():
+        if not overwrite and not (job.collision or job.unreadable) and job.output.exists():
             record(
                 i,
                 AlignResult(

@@ -2,7 +2,9 @@
 
 In: an audio file soundfile can read (wav, flac, ...; 8/16/24/32-bit integer or float; any
 sample rate; mono or multichannel). Out: a mono file of exactly one window (16-bit PCM WAV by
-default) written atomically (temporary name, then rename), and an `AlignResult`.
+default) written atomically (temporary name, then rename), and an `AlignResult`. A file cut
+short (its header declares more audio than it holds) is aligned on what it holds, with a note
+in the result's message.
 
 Long files are scanned block by block (`LoudestWindowScanner`), so memory stays bounded by
 the block size and the window length, not by the file length.
@@ -14,8 +16,10 @@ import contextlib
 import enum
 import math
 import os
+import re
 import struct
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from align.core import AlignParameterError, LoudestWindowScanner
 __all__ = [
     "DEFAULT_MIN_LEVEL",
     "DEFAULT_WINDOW_MS",
+    "MAX_WINDOW_MS",
     "AlignFileError",
     "AlignOptions",
     "AlignResult",
@@ -34,10 +39,13 @@ __all__ = [
     "Pad",
     "Status",
     "align_file",
+    "atomic_output",
     "partial_path",
 ]
 
 DEFAULT_WINDOW_MS = 1000.0
+# Longest window: a minute is far beyond any spoken word, and bounds the memory of one window.
+MAX_WINDOW_MS = 60_000.0
 DEFAULT_MIN_LEVEL = 0.004
 BLOCK_FRAMES = 1 << 16
 # Context read on each side of the window when resampling, so the resampler's filter sees
@@ -49,6 +57,11 @@ INT16_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "ALAW", "ULAW", "DPCM_
 INT32_SUBTYPES = frozenset({"PCM_24", "PCM_32", "DWVW_24", "ALAC_24", "ALAC_32", "ALAC_20"})
 PARTIAL_SUFFIX = ".partial"
 WAVE_FORMAT_PCM = 1
+# libsndfile's log line for a data chunk the file does not hold in full (WAV "data", AIFF
+# "SSND"): "data : 64000 (should be 29956)", sizes in bytes.
+CUT_SHORT_LOG = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Sizes streaming writers put in a header when they do not know the length yet.
+UNKNOWN_SIZES = frozenset({0xFFFFFFFF, 0x7FFFFFFF})
 
 
 class Pad(str, enum.Enum):
@@ -96,9 +109,10 @@ class AlignOptions:
     format: OutputFormat = OutputFormat.WAV
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.window_ms) and self.window_ms > 0):
+        if not (math.isfinite(self.window_ms) and 0 < self.window_ms <= MAX_WINDOW_MS):
             raise AlignParameterError(
-                f"window must be a positive number of ms, got {self.window_ms}"
+                f"window must be a positive number of ms up to {MAX_WINDOW_MS:.0f} "
+                f"(one minute), got {self.window_ms:g}"
             )
         if not (math.isfinite(self.min_level) and 0 <= self.min_level <= 1):
             raise AlignParameterError(
@@ -136,6 +150,20 @@ def partial_path(output: Path) -> Path:
     return output.with_name(f".{output.name}{PARTIAL_SUFFIX}")
 
 
+@contextlib.contextmanager
+def atomic_output(output: Path) -> Iterator[Path]:
+    """Yield `partial_path` of ``output`` to write; rename it into place when the block
+    succeeds, delete it when the block raises (KeyboardInterrupt included)."""
+    tmp = partial_path(output)
+    try:
+        yield tmp
+        os.replace(tmp, output)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
 def _read_dtype(subtype: str) -> str:
     if subtype in INT16_SUBTYPES:
         return "int16"
@@ -163,10 +191,30 @@ def _open(path: Path) -> sf.SoundFile:
         raise AlignFileError(path, "empty file (0 bytes)")
     try:
         return sf.SoundFile(path)
-    except sf.LibsndfileError as e:
-        raise AlignFileError(path, f"not a readable audio file ({e.error_string})") from None
-    except (RuntimeError, TypeError) as e:
-        raise AlignFileError(path, f"not a readable audio file ({e})") from None
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        _raise_if_unopenable(path)
+        why = e.error_string if isinstance(e, sf.LibsndfileError) else str(e)
+        raise AlignFileError(path, f"not a readable audio file ({why})") from None
+
+
+def _raise_if_unopenable(path: Path) -> None:
+    """libsndfile says only "System error." when the OS refuses a file; ask the OS why."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise AlignFileError(path, f"cannot read ({e.strerror})") from None
+
+
+def _cut_short_note(f: sf.SoundFile) -> str:
+    """A note when the header declares more audio data than the file holds, else ""."""
+    for declared, held in CUT_SHORT_LOG.findall(f.extra_info):
+        if int(held) < int(declared) and int(declared) not in UNKNOWN_SIZES:
+            return (
+                f"file cut short: its header declares {declared} bytes of audio, "
+                f"it holds {held}; aligned what is there"
+            )
+    return ""
 
 
 class _Workspace(threading.local):
@@ -263,6 +311,7 @@ def align_file(source: Path | str, output: Path | str, *, options: AlignOptions)
     """
     source, output = Path(source), Path(output)
     with _open(source) as f:
+        cut_short = _cut_short_note(f)
         rate = f.samplerate
         length = options.window_samples(rate)
         dtype = _read_dtype(f.subtype)
@@ -277,7 +326,7 @@ def align_file(source: Path | str, output: Path | str, *, options: AlignOptions)
                 start * 1000.0 / rate,
                 options.window_ms,
                 level,
-                f"mean level {level:.5f} below --min-level {options.min_level}",
+                _join(f"mean level {level:.5f} below --min-level {options.min_level}", cut_short),
             )
         out_rate = options.sample_rate_hz or rate
         margin = round(RESAMPLE_MARGIN_S * rate) if out_rate != rate else 0
@@ -311,10 +360,17 @@ def align_file(source: Path | str, output: Path | str, *, options: AlignOptions)
         start * 1000.0 / rate,
         options.window_ms,
         level,
-        f"clip is {n_valid * 1000.0 / out_rate:.0f} ms, padded at the {options.pad.value}"
-        if padded
-        else "",
+        _join(
+            f"clip is {n_valid * 1000.0 / out_rate:.0f} ms, padded at the {options.pad.value}"
+            if padded
+            else "",
+            cut_short,
+        ),
     )
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
 
 
 def _pcm16_wav_bytes(samples: np.ndarray, rate: int) -> bytes:
@@ -349,21 +405,14 @@ def _write_atomic(output: Path, samples: np.ndarray, rate: int, options: AlignOp
     """
     if samples.dtype.kind == "f":
         samples = np.clip(samples, -1.0, 1.0)
-    tmp = partial_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(tmp, "wb") as fh:
-            if (
-                samples.dtype == np.int16
-                and options.format is OutputFormat.WAV
-                and options.subtype == "PCM_16"
-            ):
-                fh.write(_pcm16_wav_bytes(samples, rate))
-            else:
-                fmt = options.format.value.upper()
-                sf.write(fh, samples, rate, subtype=options.subtype, format=fmt)
-        os.replace(tmp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    with atomic_output(output) as tmp, open(tmp, "wb") as fh:
+        if (
+            samples.dtype == np.int16
+            and options.format is OutputFormat.WAV
+            and options.subtype == "PCM_16"
+        ):
+            fh.write(_pcm16_wav_bytes(samples, rate))
+        else:
+            fmt = options.format.value.upper()
+            sf.write(fh, samples, rate, subtype=options.subtype, format=fmt)

@@ -1,4 +1,7 @@
-"""Picture of one alignment: the waveform with the chosen window shaded (matplotlib)."""
+"""Picture of one alignment: the waveform with the chosen window shaded (matplotlib).
+
+Out: a PNG written atomically (temporary name, then rename; removed on any error or Ctrl-C).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,24 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from align.files import AlignFileError, atomic_output
+
 MAX_PLOT_POINTS = 200_000
 
 
 def plot_alignment(
     source: Path | str, *, start_ms: float, window_ms: float, out: Path | str
 ) -> None:
-    """Draw ``source`` (mono down-mix, decimated for long files) with the window shaded."""
+    """Draw ``source`` (mono down-mix, decimated for long files) with the window shaded.
+
+    Raises
+    ------
+    AlignFileError
+        ``out`` is a folder or cannot be written.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise AlignFileError(out, "--plot needs a file name, but this is a folder")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,7 +48,11 @@ def plot_alignment(
     )
     ax.set(xlabel="time (s)", ylabel="amplitude", title=Path(source).name, ylim=(-1.05, 1.05))
     ax.legend(loc="upper right")
-    tmp = Path(out).with_name(f".{Path(out).name}.partial")
-    fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(out) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    except OSError as e:
+        raise AlignFileError(out, f"cannot write the plot ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)

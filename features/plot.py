@@ -1,13 +1,19 @@
-"""Picture of one clip's features: waveform, log-mel spectrogram and MFCC image."""
+"""Picture of one clip's features: waveform, log-mel spectrogram and MFCC image.
+
+Out: a PNG written atomically (temporary name, then rename; removed on any error or Ctrl-C).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from features.frontend import hz_to_mel, log_mel, mfcc, prepare_clips
-from features.spec import FeatureSpec
+from features.spec import FeatureSpec, ParameterError
 
 
 def mel_centers_hz(spec: FeatureSpec) -> np.ndarray:
@@ -16,10 +22,32 @@ def mel_centers_hz(spec: FeatureSpec) -> np.ndarray:
     return 700.0 * np.expm1(edges[1:-1] / 1127.0)
 
 
+@contextlib.contextmanager
+def _atomic_output(out: Path) -> Iterator[Path]:
+    """Yield a temporary name beside ``out``; rename it into place when the block succeeds,
+    delete it when the block raises (KeyboardInterrupt included)."""
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
 def plot_features(
     audio: np.ndarray, *, spec: FeatureSpec, out: Path | str, title: str = ""
 ) -> None:
-    """Three panels with time in seconds: prepared clip, log-mel (Hz axis), MFCC."""
+    """Three panels with time in seconds: prepared clip, log-mel (Hz axis), MFCC.
+
+    Raises
+    ------
+    ParameterError
+        ``out`` is a folder or cannot be written.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise ParameterError(f"{out}: --plot needs a file name, but this is a folder")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -51,8 +79,11 @@ def plot_features(
         xlabel="time (s)", ylabel="coefficient", title=f"MFCC {spec.shape[0]} × {spec.shape[1]}"
     )
     fig.colorbar(im, ax=axes[2])
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.partial")
-    fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _atomic_output(out) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    except OSError as e:
+        raise ParameterError(f"{out}: cannot write the plot ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)

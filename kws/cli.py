@@ -171,7 +171,7 @@ def align_cli(
         ),
     ],
     window_ms: Annotated[
-        float, typer.Option(help="Window length in milliseconds.")
+        float, typer.Option(help="Window length in milliseconds (at most 60000).")
     ] = align.DEFAULT_WINDOW_MS,
     jobs: Annotated[
         int | None,

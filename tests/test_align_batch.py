@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +19,15 @@ import soundfile as sf
 from conftest import burst_clip, write
 from typer.testing import CliRunner
 
-from align import AlignOptions, AlignResult, Job, Status, align_jobs, plan_jobs
+from align import (
+    AlignInputError,
+    AlignOptions,
+    AlignResult,
+    Job,
+    Status,
+    align_jobs,
+    plan_jobs,
+)
 from align.batch import run_chunk
 from align.files import partial_path
 from kws.cli import app
@@ -306,3 +316,125 @@ def test_ctrl_c_leaves_only_whole_files_and_rerun_resumes(
     rerun = subprocess.run(cmd, capture_output=True, timeout=120)
     assert rerun.returncode == 0
     assert len(os.listdir(tmp_path / "al")) == 3000
+
+
+def test_plot_to_a_folder_or_interrupted_leaves_no_partial(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    from align import AlignFileError
+    from align.plot import plot_alignment
+
+    src = write(tmp_path / "in" / "one.wav", burst_clip(rng, n=RATE * 2, at=RATE, width=5000))
+    (tmp_path / "rdir").mkdir()
+    result = runner.invoke(
+        app, ["align", str(src), "--out", str(tmp_path / "al"), "--plot", str(tmp_path / "rdir")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{tmp_path / 'rdir'}: --plot needs a file name, but this is a folder" in result.output
+
+    failures: list[BaseException] = [KeyboardInterrupt(), OSError(28, "No space left on device")]
+
+    def savefig(self: Figure, fname: Path, **kwargs: object) -> None:
+        Path(fname).write_bytes(b"\x89PNG half")  # as if stopped mid-write
+        raise failures.pop(0)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    with pytest.raises(KeyboardInterrupt):
+        plot_alignment(src, start_ms=0.0, window_ms=1000.0, out=tmp_path / "p.png")
+    with pytest.raises(AlignFileError, match=r"p\.png: cannot write the plot \(No space left"):
+        plot_alignment(src, start_ms=0.0, window_ms=1000.0, out=tmp_path / "p.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["al", "in", "rdir"]
+
+
+def test_unreadable_subfolder_is_a_failed_row(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.wav", "b.wav", "sub/c.wav"):
+        write(tmp_path / "raw" / name, burst_clip(rng, n=RATE * 2, at=0, width=5000))
+    sub = tmp_path / "raw" / "sub"
+    scandir = os.scandir
+
+    def denied(path: object = ".") -> object:  # os.walk lists folders with os.scandir
+        if Path(os.fsdecode(path)) == sub:  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", os.fspath(path))  # type: ignore[arg-type]
+        return scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", denied)
+    jobs = plan_jobs([tmp_path / "raw"], tmp_path / "al", options=AlignOptions())
+    results = align_jobs(jobs, options=AlignOptions(), workers=1)
+    assert [(Path(r.input).name, r.status) for r in results] == [
+        ("a.wav", Status.ALIGNED),
+        ("b.wav", Status.ALIGNED),
+        ("sub", Status.FAILED),
+    ]
+    assert results[2].message == (
+        f"{sub}: cannot read this folder (Permission denied); its files were not aligned"
+    )
+
+
+def test_unreadable_folder_and_file_fail_with_permission_denied(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """Real permissions; as root (which reads anything) the CLI runs under capsh without the
+    capabilities that bypass them, and the test is skipped when neither is possible."""
+    for name in ("a.wav", "b.wav", "locked.wav", "sub/c.wav"):
+        write(tmp_path / "raw" / name, burst_clip(rng, n=RATE * 2, at=0, width=5000))
+    sub, locked = tmp_path / "raw" / "sub", tmp_path / "raw" / "locked.wav"
+    args = ["align", str(tmp_path / "raw"), "--out", str(tmp_path / "al"), "--jobs", "1"]
+    sub.chmod(0)
+    locked.chmod(0)
+    try:
+        try:
+            os.listdir(sub)
+        except PermissionError:
+            result = runner.invoke(app, args)
+            code, output = result.exit_code, result.output
+        else:
+            capsh = shutil.which("capsh")
+            if os.geteuid() != 0 or capsh is None:
+                pytest.skip("permissions are not enforced for this user")
+            command = shlex.join([sys.executable, "-m", "kws", *args])
+            drop = "--drop=cap_dac_override,cap_dac_read_search"
+            proc = subprocess.run(
+                [capsh, drop, "--", "-c", command], capture_output=True, text=True, timeout=120
+            )
+            code, output = proc.returncode, proc.stdout + proc.stderr
+    finally:
+        sub.chmod(0o755)
+        locked.chmod(0o644)
+    assert code == 1, output
+    assert f"{sub}: cannot read this folder (Permission denied)" in output
+    assert f"{locked}: cannot read (Permission denied)" in output
+    assert sorted(p.name for p in (tmp_path / "al").iterdir()) == ["a.wav", "b.wav"]
+
+
+def test_out_inside_a_glob_base_is_refused(tmp_path: Path, rng: np.random.Generator) -> None:
+    take = burst_clip(rng, n=RATE * 2, at=0, width=5000)
+    write(tmp_path / "g" / "b24.wav", take)
+    write(tmp_path / "g" / "a" / "c.wav", take)
+    with pytest.raises(AlignInputError, match=r"g/out: --out lies inside the input folder .*g "):
+        plan_jobs(
+            [str(tmp_path / "g" / "**" / "*.wav")], tmp_path / "g" / "out", options=AlignOptions()
+        )
+    g2 = tmp_path / "g2"
+    write(g2 / "take.flac", take)
+    unrelated = write(g2 / "take.wav", np.zeros(RATE))
+    before = unrelated.read_bytes()
+    result = runner.invoke(app, ["align", str(g2 / "*.flac"), "--out", str(g2), "--overwrite"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--out lies inside the input folder" in result.output
+    assert unrelated.read_bytes() == before
+    assert sorted(p.name for p in g2.iterdir()) == ["take.flac", "take.wav"]
+    # wildcards in a folder part could match the outputs' folder: refused
+    with pytest.raises(AlignInputError, match="--out lies inside"):
+        plan_jobs(
+            [str(tmp_path / "g" / "*" / "*.wav")], tmp_path / "g" / "out", options=AlignOptions()
+        )
+    # wildcards in the file name only ('*.wav --out aligned'): a sub-folder is safe, and a
+    # rerun resumes without re-reading the outputs
+    for _ in range(2):
+        result = runner.invoke(app, ["align", str(g2 / "*.flac"), "--out", str(g2 / "aligned")])
+        assert result.exit_code == 0, result.output
+    assert (g2 / "aligned" / "take.wav").exists() and unrelated.read_bytes() == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,26 @@ def test_invalid_options_raise() -> None:
         AlignOptions(min_level=2)
     with pytest.raises(AlignParameterError, match="cannot be written as wav"):
         AlignOptions(subtype="VORBIS")
+
+
+def test_absurd_window_is_refused_naming_the_value() -> None:
+    from align import AlignParameterError
+
+    for bad in (1e12, 60_001.0, -5.0):
+        with pytest.raises(
+            AlignParameterError, match=rf"up to 60000 .*got {re.escape(f'{bad:g}')}$"
+        ):
+            AlignOptions(window_ms=bad)
+    assert AlignOptions(window_ms=60_000.0).window_samples(RATE) == 60 * RATE
+
+
+def test_file_cut_short_is_aligned_with_a_note(tmp_path: Path, rng: np.random.Generator) -> None:
+    whole = write(tmp_path / "whole.wav", burst_clip(rng, n=2 * RATE, at=2000, width=5000))
+    short = tmp_path / "short.wav"
+    short.write_bytes(whole.read_bytes()[:30_000])  # a copy interrupted part way
+    result = align_file(short, tmp_path / "out" / "short.wav", options=AlignOptions())
+    assert result.status is Status.PADDED
+    assert "clip is 936 ms" in result.message
+    assert "cut short: its header declares 64000 bytes of audio, it holds 29956" in result.message
+    result = align_file(whole, tmp_path / "out" / "whole.wav", options=AlignOptions())
+    assert result.status is Status.ALIGNED and result.message == ""

@@ -298,3 +298,34 @@ def test_mel_and_dct_matrices_match_tensorflow(rng: np.random.Generator) -> None
         np.testing.assert_allclose(
             features.dct(logmel.astype(np.float32), spec=spec), expected.numpy(), atol=1e-4
         )
+
+
+# ---------------------------------------------------------------- plot
+def test_plot_to_a_folder_or_interrupted_leaves_no_partial(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    from features.plot import plot_features
+
+    clip = speechlike(rng, 16_000)
+    (tmp_path / "rdir").mkdir()
+    with pytest.raises(
+        ParameterError, match="rdir: --plot needs a file name, but this is a folder"
+    ):
+        plot_features(clip, spec=SPEC, out=tmp_path / "rdir")
+    failures: list[BaseException] = [KeyboardInterrupt(), OSError(28, "No space left on device")]
+
+    def savefig(self: Figure, fname: Path, **kwargs: object) -> None:
+        Path(fname).write_bytes(b"\x89PNG half")  # as if stopped mid-write
+        raise failures.pop(0)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    with pytest.raises(KeyboardInterrupt):
+        plot_features(clip, spec=SPEC, out=tmp_path / "f.png")
+    with pytest.raises(ParameterError, match=r"f\.png: cannot write the plot \(No space left"):
+        plot_features(clip, spec=SPEC, out=tmp_path / "f.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["rdir"]
+    monkeypatch.undo()
+    plot_features(clip, spec=SPEC, out=tmp_path / "new" / "f.png")
+    assert (tmp_path / "new" / "f.png").read_bytes()[:4] == b"\x89PNG"

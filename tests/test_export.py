@@ -250,3 +250,13 @@ def test_damaged_run_files_are_one_line_errors(run: Path, tmp_path: Path) -> Non
         result = runner.invoke(app, command)
         assert result.exit_code == 2, (command, result.output)
         assert "model.keras: not a Keras model" in result.output.replace("\n", "")
+
+
+def test_an_export_that_cannot_start_leaves_no_folder(run: Path, tmp_path: Path) -> None:
+    shutil.copy(run / "model.keras", tmp_path / "model.keras")
+    config = json.loads((run / "config.json").read_text())
+    config["data_dir"] = str(tmp_path / "moved away")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = runner.invoke(app, ["export", str(tmp_path)])
+    assert result.exit_code == 2 and "moved away" in result.output
+    assert not (tmp_path / "export").exists()

@@ -196,8 +196,7 @@ def export(
     labels = (kdata.LABEL_SILENCE, kdata.LABEL_UNKNOWN, *config["words"])
     seed = int(config.get("seed", 0))
     configure_tensorflow(seed)
-    out = run_dir / "export"
-    out.mkdir(exist_ok=True)
+    out = run_dir / "export"  # made by the first file written (none if loading fails)
 
     say("loading the model and the validation split")
     model = load_run_model(run_dir)

@@ -385,3 +385,28 @@ def test_dsp_intrinsics_match_plain_c_and_save_instructions(
             assert run.mnemonics["smlad"] == macs // 2
             assert run.mnemonics["sxtb16"] == macs
     assert per_mac["kws_dot_dsp"] < 0.75 * per_mac["kws_dot_c"]
+
+
+def test_front_end_has_no_fused_multiply_add_in_gnu_mode(
+    toolchain: Toolchain, tmp_path: Path
+) -> None:
+    """Arduino and most IDEs build C in a GNU dialect, where GCC contracts a*b+c into one
+    VFMA that rounds once: the front end would then differ from the host's on some clips.
+    The generated source turns contraction off itself (it had 15 VFMA without that)."""
+    import features
+    from kws.export import cfront
+
+    cfront.write_front_end(tmp_path, features.FeatureSpec(), input_scale=0.5, input_zero_point=0)
+    obj = tmp_path / "kws_features.o"
+    subprocess.run(
+        [str(toolchain.gcc), "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+         "-mfpu=fpv4-sp-d16", "-std=gnu11", "-O2", "-c", str(tmp_path / "kws_features.c"),
+         "-o", str(obj)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    objdump = toolchain.gcc.with_name(toolchain.gcc.name.replace("gcc", "objdump"))
+    listing = subprocess.run(
+        [str(objdump), "-d", str(obj)], check=True, capture_output=True, text=True
+    ).stdout
+    assert "vmul.f32" in listing  # the float code is there...
+    assert not any(op in listing for op in ("vfma", "vfms", "vfnm"))  # ...not fused

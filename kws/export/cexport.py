@@ -146,11 +146,15 @@ extern const uint32_t kws_arena_bytes;
 #define KWS_ARENA_BYTES \\
   (KWS_MODEL_ARENA_BYTES > KWS_SCRATCH_END ? KWS_MODEL_ARENA_BYTES : KWS_SCRATCH_END)
 
-#if defined(__GNUC__)
-static uint8_t kws_arena[KWS_ARENA_BYTES] __attribute__((aligned(8)));
-#else
-static uint8_t kws_arena[KWS_ARENA_BYTES];
-#endif
+/* the union aligns the arena for the front end's floats and the model's pointers and
+   int32 values on every C99 compiler (not only those that know __attribute__((aligned))) */
+static union {{
+  uint8_t bytes[KWS_ARENA_BYTES];
+  uint64_t align_u64;
+  double align_double;
+  void *align_pointer;
+}} kws_arena_storage;
+#define kws_arena (kws_arena_storage.bytes)
 
 const uint32_t kws_arena_bytes = KWS_ARENA_BYTES;
 

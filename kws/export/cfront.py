@@ -264,6 +264,15 @@ _SOURCE = Template(
     GUARD
     + """#include "kws_features.h"
 
+/* Bit-exact with the host only without fused multiply-adds: a contracted a*b+c rounds once
+   where the reference rounds twice. C99 mode (-std=c99) does not contract; GNU modes
+   (-std=gnu11, Arduino's default) and clang do unless told not to, so tell them here. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* FeatureSpec $digest.
    Samples stay int16-valued through the FFT and the split step yields 2 X[k]; fe_unit
    ((2 * 32768)^-1, squared for power) and the clip gain are applied to the mel energies in

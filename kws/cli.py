@@ -240,6 +240,8 @@ def align_cli(
         raise align.AlignInputError(
             f"--plot draws one recording, but {len(plan)} inputs were given"
         )
+    if plot is not None and plot.is_dir():  # before the work, not after it
+        raise align.AlignFileError(plot, "--plot needs a file name, but this is a folder")
     workers = jobs if jobs is not None else default_jobs()
     results: list[align.AlignResult] = []
     t0 = time.perf_counter()

@@ -333,6 +333,7 @@ def test_plot_to_a_folder_or_interrupted_leaves_no_partial(
     )
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"{tmp_path / 'rdir'}: --plot needs a file name, but this is a folder" in result.output
+    assert not (tmp_path / "al").exists()  # refused before any work
 
     failures: list[BaseException] = [KeyboardInterrupt(), OSError(28, "No space left on device")]
 

@@ -346,7 +346,7 @@ def test_plot_to_a_folder_or_interrupted_leaves_no_partial(
         plot_alignment(src, start_ms=0.0, window_ms=1000.0, out=tmp_path / "p.png")
     with pytest.raises(AlignFileError, match=r"p\.png: cannot write the plot \(No space left"):
         plot_alignment(src, start_ms=0.0, window_ms=1000.0, out=tmp_path / "p.png")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["al", "in", "rdir"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "rdir"]
 
 
 def test_unreadable_subfolder_is_a_failed_row(

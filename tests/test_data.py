@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,15 @@ def test_cli_index_table_and_json(tmp_path: Path, rng: np.random.Generator) -> N
     assert result.exit_code == 0 and "training" in result.output and "_unknown_" in result.output
     result = runner.invoke(app, ["data", "index", str(root), "--words", "nope"])
     assert result.exit_code == 2 and "no files for word(s) ['nope']" in result.output
+    # a file name that is not UTF-8 (Python keeps its bytes as surrogates) is skipped, named
+    odd = root / "yes" / os.fsdecode(b"bad\xff_nohash_0.wav")
+    odd.write_bytes(next((root / "yes").glob("*.wav")).read_bytes())
+    result = runner.invoke(app, ["data", "index", str(root), "--words", "yes,no", "--json"])
+    assert result.exit_code == 0, result.output
+    skipped = json.loads(result.output)["skipped"]
+    assert skipped == [
+        {"path": "yes/bad\ufffd_nohash_0.wav", "reason": "file name is not valid UTF-8; rename it"}
+    ]
 
 
 # ---------------------------------------------------------------- augmentation

@@ -46,6 +46,7 @@ class Server:
         self.drop_first_after: int | None = None
         self.corrupt_at: int | None = None
         self.ignore_range = False
+        self.no_length = False  # no Content-Length: the body ends when the connection does
         self.requests: list[str | None] = []
         server = self
 
@@ -71,7 +72,8 @@ class Server:
                 else:
                     self.send_response(200)
                 body = bytes(data[start:])
-                self.send_header("Content-Length", str(len(body)))
+                if not server.no_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.drop_first_after is not None and len(server.requests) == 1:
                     self.wfile.write(body[: server.drop_first_after])
@@ -213,3 +215,51 @@ def test_unreachable_server_gives_up_with_a_clear_error(tmp_path: Path) -> None:
     archive = Archive("x.tar.gz", "http://127.0.0.1:9/x.tar.gz", None, "0" * 64)
     with pytest.raises(DownloadError, match="gave up after 5 retries"):
         download_and_extract(archive, tmp_path / "data")
+
+
+def test_a_short_body_without_length_is_resumed(
+    tmp_path: Path, dataset: tuple[Server, Archive]
+) -> None:
+    """With no Content-Length a dropped connection looks like the end of the file; the
+    published size tells it apart, and the rest is fetched with Range."""
+    server, archive = dataset
+    server.no_length, server.drop_first_after = True, 5000
+    folder, _ = download_and_extract(archive, tmp_path / "data")
+    assert server.requests[:2] == [None, "bytes=5000-"]
+    assert (folder / "yes" / "00000007_nohash_0.wav").exists()
+
+
+def test_a_folder_not_written_by_download_is_never_replaced(
+    tmp_path: Path, dataset: tuple[Server, Archive]
+) -> None:
+    server, archive = dataset
+    mine = tmp_path / "data" / "sc" / "mywords" / "take1.wav"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"precious")
+    with pytest.raises(DownloadError, match="was not written by `kws data download`"):
+        download_and_extract(archive, tmp_path / "data")
+    assert mine.read_bytes() == b"precious" and server.requests == []  # refused before fetching
+    # a folder it did write (marker) is replaced by a newer download; no marker is ever missing
+    folder, _ = download_and_extract(archive, tmp_path / "fresh")
+    assert (folder / dl.MARKER).exists()
+
+
+def test_a_local_write_error_is_not_retried(
+    tmp_path: Path, dataset: tuple[Server, Archive]
+) -> None:
+    server, archive = dataset
+    (tmp_path / "data" / "sc.tar.gz.part").mkdir(parents=True)  # cannot be opened for writing
+    with pytest.raises(DownloadError, match=r"sc\.tar\.gz\.part: cannot write"):
+        download_and_extract(archive, tmp_path / "data")
+    assert len(server.requests) == 1  # no retries: it is not the network
+
+
+def test_url_and_dest_are_checked_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="'notaurl' is not an http"):
+        dl.archive_for("v0.02", test_set=False, url="notaurl")
+    (tmp_path / "afile").write_text("x")
+    result = runner.invoke(
+        app,
+        ["data", "download", "--dest", str(tmp_path / "afile"), "--url", "http://127.0.0.1:9/x"],
+    )
+    assert result.exit_code == 2 and "afile: is a file, not a folder" in result.output

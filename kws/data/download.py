@@ -23,8 +23,9 @@ import shutil
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -105,11 +106,26 @@ def archive_for(
             f"{archive.name} has no published SHA-256 to verify against; pass --sha256 to pin it"
         )
     if url is not None:
+        if urllib.parse.urlparse(url).scheme not in ("http", "https", "ftp", "file"):
+            raise DownloadError(f"--url {url!r} is not an http(s), ftp or file URL")
         archive = Archive(archive.name, url, archive.size, archive.sha256)
     return archive
 
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
+
+
+@contextlib.contextmanager
+def _local(part: Path, have: int) -> Iterator[None]:
+    """A failure to write ``part`` (read-only folder, disk full) is not a network problem:
+    no retry, and the message names the file."""
+    try:
+        yield
+    except OSError as e:
+        raise DownloadError(
+            f"{part}: cannot write ({e.strerror or e}); {have} bytes are kept there, "
+            "rerun to resume once it can be written"
+        ) from None
 
 
 def _fetch(archive: Archive, part: Path, progress: Progress | None) -> None:
@@ -134,13 +150,14 @@ def _fetch(archive: Archive, part: Path, progress: Progress | None) -> None:
                         f"of {archive.name} is {archive.size}; is --url the right archive?"
                     )
                 total = archive.size or offered
-                with part.open("ab" if have else "wb") as out:
+                with _local(part, have), part.open("ab" if have else "wb") as out:
                     while chunk := response.read(CHUNK_BYTES):
-                        out.write(chunk)
+                        with _local(part, have):
+                            out.write(chunk)
                         have += len(chunk)
                         if progress is not None:
                             progress(have, total)
-                if length is not None and have < total:  # type: ignore[operator]
+                if total is not None and have < total:  # closed early, with or without a length
                     raise ConnectionError(f"connection closed after {have} of {total} bytes")
                 return
         except urllib.error.HTTPError as e:
@@ -194,7 +211,7 @@ def _check_member(member: tarfile.TarInfo, root: Path) -> None:
             )
 
 
-def _extract(archive_path: Path, dest: Path, progress: Progress | None) -> None:
+def _extract(archive_path: Path, dest: Path, marker: str, progress: Progress | None) -> None:
     tmp = dest.with_name(f".{dest.name}.extracting")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -205,14 +222,12 @@ def _extract(archive_path: Path, dest: Path, progress: Progress | None) -> None:
             for member in members:
                 _check_member(member, root)
             for i, member in enumerate(members, 1):
-                if hasattr(tarfile, "data_filter"):
-                    tar.extract(member, tmp, filter="data")
-                else:  # Python < 3.10.12: the checks above stand alone
-                    tar.extract(member, tmp)
+                tar.extract(member, tmp, filter="data")  # refuses what escapes the folder
                 if progress is not None:
                     progress(i, len(members))
+        (tmp / MARKER).write_text(marker)  # in place before the folder is: never without it
         if dest.exists():
-            shutil.rmtree(dest)
+            shutil.rmtree(dest)  # an older download (checked by the caller: it has a marker)
         os.replace(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -238,6 +253,13 @@ def download_and_extract(
     with contextlib.suppress(OSError, ValueError):
         if json.loads(marker.read_text()).get("sha256") == archive.sha256:
             return target, False
+    if target.exists() and not marker.exists():
+        raise DownloadError(
+            f"{target}: exists and was not written by `kws data download` (no {MARKER}); "
+            "move it away or choose another --dest, so nothing of yours is replaced"
+        )
+    if dest.exists() and not dest.is_dir():
+        raise DownloadError(f"{dest}: is a file, not a folder (--dest)")
     dest.mkdir(parents=True, exist_ok=True)
     part = dest / f"{archive.name}.part"
     complete = dest / archive.name
@@ -247,17 +269,14 @@ def download_and_extract(
         os.replace(part, complete)
     else:
         _verify(archive, complete)
+    record = {"archive": archive.name, "sha256": archive.sha256, "url": archive.url}
     try:
-        _extract(complete, target, on_extract)
+        _extract(complete, target, json.dumps(record, indent=2), on_extract)
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise DownloadError(f"{complete}: cannot extract ({e})") from None
-    tmp_marker = marker.with_name(MARKER + ".partial")
-    tmp_marker.write_text(
-        json.dumps(
-            {"archive": archive.name, "sha256": archive.sha256, "url": archive.url}, indent=2
-        )
-    )
-    os.replace(tmp_marker, marker)
+        problem = " ".join(str(e).split())  # tarfile's multi-line "- method gz: ..." on one line
+        raise DownloadError(f"{complete}: cannot extract ({problem})") from None
+    except DownloadError as e:
+        raise DownloadError(f"{complete}: {e}") from None
     if not keep_archive:
         complete.unlink()
     return target, True

@@ -166,6 +166,14 @@ def _check_file(path: Path, options: IndexOptions) -> str | None:
     return None
 
 
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as surrogates
+        return False
+    return True
+
+
 def _scan(root: Path, options: IndexOptions, index: DataIndex) -> dict[str, list[str]]:
     """folder name → usable files (relative paths), sorted; problems recorded in index."""
     folders: dict[str, list[str]] = {}
@@ -177,6 +185,10 @@ def _scan(root: Path, options: IndexOptions, index: DataIndex) -> dict[str, list
             if not name.lower().endswith(AUDIO_SUFFIXES) or name.startswith("."):
                 continue
             rel = f"{entry.name}/{name}"
+            if not _is_utf8(rel):  # libsndfile and JSON need a text name
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                index.skipped.append((shown, "file name is not valid UTF-8; rename it"))
+                continue
             problem = _check_file(root / rel, options)
             if problem == "resample":
                 index.resampled.append(rel)

@@ -215,6 +215,7 @@ def test_unreachable_server_gives_up_with_a_clear_error(tmp_path: Path) -> None:
     archive = Archive("x.tar.gz", "http://127.0.0.1:9/x.tar.gz", None, "0" * 64)
     with pytest.raises(DownloadError, match="gave up after 5 retries"):
         download_and_extract(archive, tmp_path / "data")
+    assert not (tmp_path / "data").exists()  # nothing fetched, no empty folder left
 
 
 def test_a_short_body_without_length_is_resumed(

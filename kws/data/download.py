@@ -260,11 +260,17 @@ def download_and_extract(
         )
     if dest.exists() and not dest.is_dir():
         raise DownloadError(f"{dest}: is a file, not a folder (--dest)")
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     part = dest / f"{archive.name}.part"
     complete = dest / archive.name
     if not complete.exists():
-        _fetch(archive, part, on_download)
+        try:
+            _fetch(archive, part, on_download)
+        except BaseException:
+            if created and not any(dest.iterdir()):  # nothing fetched: leave no empty folder
+                dest.rmdir()
+            raise
         _verify(archive, part)
         os.replace(part, complete)
     else:

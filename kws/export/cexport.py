@@ -106,7 +106,9 @@ extern const char *const kws_labels[KWS_NUM_LABELS];
 
 /* audio: KWS_CLIP_SAMPLES (kws_features.h) int16 samples; scores: KWS_NUM_LABELS int8
  * values (dequantise with KWS_MODEL_OUTPUT_SCALE / _ZERO_POINT of kws_model.h), may be 0.
- * Returns the index of the best label (the first on ties). */
+ * Returns the index of the best label (the first on ties). audio is only read. Not
+ * reentrant: every call uses the one static arena, so call it from one thread (or task)
+ * at a time. */
 int32_t kws_classify(const int16_t *audio, int8_t *scores);
 
 /* Index of the _unknown_ label. */

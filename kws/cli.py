@@ -31,7 +31,7 @@ from kws.data.streams import StreamOptions
 from kws.demo import DemoConfig
 from kws.evaluate import EvalError
 from kws.export import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, ExportError, ModelFileError
-from kws.fsutil import atomic_path
+from kws.fsutil import atomic_path, check_output_folder
 from kws.live import DEFAULT_BLOCK_MS, LiveError
 from kws.record import RecordError, RecordOptions
 from kws.runs import RunFileError
@@ -98,10 +98,7 @@ def reports_errors(func: F) -> F:
         except OSError as e:  # an output path that is a folder, a missing parent, no space...
             path = e.filename2 or e.filename  # a rename: the destination is the user's path
             where = f"{path}: " if path else ""
-            problem = e.strerror or str(e)
-            if isinstance(e, FileExistsError) and path and Path(path).is_file():
-                problem = "is a file, not a folder"  # the parent of an output path
-            message = f"{where}{problem}"
+            message = f"{where}{e.strerror or e}"
             err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:  # commands that can say more catch it themselves
@@ -112,15 +109,6 @@ def reports_errors(func: F) -> F:
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _check_output_folder(folder: Path) -> None:
-    """`DataError` when ``folder`` (to be created if missing) is a file or lies under one."""
-    for path in (folder, *folder.parents):
-        if path.exists():
-            if not path.is_dir():
-                raise DataError(f"{path}: is a file, not a folder (output folder {folder})")
-            return
 
 
 def _version(value: bool) -> None:
@@ -1550,7 +1538,7 @@ def stream_eval_cli(
 
         run_dir = run_dir_of(target) or (target if target.is_dir() else target.parent)
         out = run_dir / "stream-eval" / ("model" if target.is_dir() else target.stem)
-    _check_output_folder(out)  # before the long part, not after it
+    check_output_folder(out)  # before the long part, not after it
     report = evaluate_stream(
         model,
         audio,

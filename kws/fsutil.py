@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def check_output_folder(folder: Path | str) -> None:
+    """Raise `NotADirectoryError` naming the file when ``folder`` (made if missing) is a file
+    or lies under one, so that a command can refuse it before its work, not after."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "is a file, not a folder", str(path))
+            return
 
 
 @contextlib.contextmanager
@@ -14,6 +26,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     delete it when the block raises (KeyboardInterrupt included). The temporary name keeps
     the suffix, for writers that choose the format by it (Keras' ``.keras``)."""
     path = Path(path)
+    check_output_folder(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from kws.fsutil import check_output_folder
+
 __all__ = ["ARCHIVES", "Archive", "DownloadError", "archive_for", "download_and_extract"]
 
 CHUNK_BYTES = 1 << 20
@@ -258,8 +260,7 @@ def download_and_extract(
             f"{target}: exists and was not written by `kws data download` (no {MARKER}); "
             "move it away or choose another --dest, so nothing of yours is replaced"
         )
-    if dest.exists() and not dest.is_dir():
-        raise DownloadError(f"{dest}: is a file, not a folder (--dest)")
+    check_output_folder(dest)  # before fetching, not after
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     part = dest / f"{archive.name}.part"

@@ -762,6 +762,22 @@ def train_cli(
             "momentum per step (e.g. 0.99; 0: off).",
         ),
     ] = TRAIN_DEFAULTS["ema"],
+    teacher: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A trained run directory or .keras/.tflite model to distil from (repeat for "
+            "an ensemble; same words and feature spec). Needs --distill.",
+            exists=True,
+            show_default=False,
+        ),
+    ] = None,
+    distill: Annotated[
+        float,
+        typer.Option(
+            help="Knowledge distillation: the training targets are (1 - D) × the labels + D × "
+            "the teachers' averaged scores on the same augmented example (0: off).",
+        ),
+    ] = TRAIN_DEFAULTS["distill"],
     spec_augment: Annotated[
         bool,
         typer.Option(
@@ -893,6 +909,8 @@ def train_cli(
         weight_decay=weight_decay,
         mixup=mixup,
         ema=ema,
+        teachers=tuple(str(t.resolve()) for t in teacher or ()),
+        distill=distill,
         seed=seed,
         index=IndexOptions(
             validation_percentage=validation,

@@ -75,6 +75,8 @@ class TrainConfig:
     bn_momentum: float = 0.99
     mixup: float = 0.0  # Beta(a, a) mixing of batch pairs, features and targets (0: off)
     ema: float = 0.0  # momentum of an exponential moving average of the weights (0: off)
+    teachers: tuple[str, ...] = ()  # run directories or model files to distil from
+    distill: float = 0.0  # weight of the teachers' averaged scores in the targets (0: off)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -96,6 +98,12 @@ class TrainConfig:
             raise TrainError(f"mixup must be >= 0, got {self.mixup}")
         if not 0 <= self.ema < 1:
             raise TrainError(f"EMA momentum must be in [0, 1), got {self.ema}")
+        if not 0 <= self.distill <= 1:
+            raise TrainError(f"--distill must be in [0, 1], got {self.distill}")
+        if self.distill > 0 and not self.teachers:
+            raise TrainError("--distill needs at least one --teacher (the models to learn from)")
+        if self.teachers and self.distill == 0:
+            raise TrainError("--teacher needs --distill > 0 (the weight of its scores)")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,9 +127,11 @@ class TrainConfig:
                     "bn_momentum",
                     "mixup",
                     "ema",
+                    "distill",
                     "seed",
                 )
             },
+            "teachers": list(self.teachers),
         }
 
     @classmethod
@@ -134,6 +144,7 @@ class TrainConfig:
             d["spec"] = features.FeatureSpec.from_dict(d["spec"])
             d["index"] = kdata.IndexOptions(**d["index"])
             d["augment"] = kdata.AugmentConfig(**d["augment"])
+            d["teachers"] = tuple(d.get("teachers", ()))
             return cls(**d)
         except (KeyError, TypeError, ValueError) as e:
             raise TrainError(f"not a valid kws training config ({type(e).__name__}: {e})") from None
@@ -301,6 +312,52 @@ class _Data:
         }
 
 
+class _Teachers:
+    """The ``--teacher`` models, each checked to have the run's labels and feature spec; their
+    averaged class scores on a training batch are the distillation targets (Hinton et al.,
+    "Distilling the knowledge in a neural network", 2015, at temperature 1)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        from kws.calibration import file_sha256
+        from kws.evaluate import EvalError, KerasPredictor, load_predictor, model_file
+        from kws.runs import RunFileError, run_dir_of
+
+        self.predictors: list[Any] = []
+        self.files: list[dict[str, str]] = []
+        for given in config.teachers:
+            path = Path(given)
+            bare = path.is_file() and run_dir_of(path) is None  # a model file outside a run
+            try:
+                predictor, labels, spec, _ = load_predictor(
+                    path,
+                    labels=config.labels if bare else None,
+                    spec=config.spec if bare else None,
+                )
+            except (EvalError, RunFileError) as e:
+                raise TrainError(f"--teacher {e}") from None
+            if tuple(labels) != config.labels:
+                raise TrainError(
+                    f"--teacher {path}: its labels {list(labels)} differ from this run's "
+                    f"{list(config.labels)}"
+                )
+            if spec != config.spec:
+                raise TrainError(f"--teacher {path}: trained on another feature spec than this run")
+            if isinstance(predictor, KerasPredictor):  # one batch: no predict() overhead
+                predictor = predictor.model.predict_on_batch
+            probe = np.asarray(predictor(np.zeros((1, *config.spec.shape), np.float32)))
+            if probe.shape != (1, len(config.labels)):
+                raise TrainError(
+                    f"--teacher {path}: gives {probe.shape[-1]} scores, this run has "
+                    f"{len(config.labels)} labels"
+                )
+            self.predictors.append(predictor)
+            self.files.append({"path": str(path), "sha256": file_sha256(model_file(path))})
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        scores = [np.asarray(p(x), dtype=np.float32) for p in self.predictors]
+        return np.mean(scores, axis=0)
+
+
 # what `train` writes into a run directory before its first epoch is recorded as done
 _BEFORE_FIRST_EPOCH = frozenset({"config.json", "checkpoints", "logs", "model.keras"})
 
@@ -350,9 +407,10 @@ def train(
         raise TrainError(
             f"{run_dir}: already holds a run; use --resume to continue it or another --out"
         )
+    configure_tensorflow(config.seed)
+    teachers = _Teachers(config) if config.teachers else None  # refused before writing
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir.mkdir(exist_ok=True)
-    configure_tensorflow(config.seed)
     import keras
     import tensorflow as tf
 
@@ -389,6 +447,8 @@ def train(
             targets = eye[y]
             if config.mixup:
                 x, targets = mix_batch(x, targets, mix_rng, config.mixup)
+            if teachers is not None:
+                targets = (1 - config.distill) * targets + config.distill * teachers(x)
             logs = model.train_on_batch(x, targets, return_dict=True)
             losses.append(float(logs["loss"]))
             accs.append(float(logs["categorical_accuracy"]))
@@ -431,7 +491,9 @@ def train(
         if on_epoch_end is not None:
             on_epoch_end(log)
     writer.close()
-    params = _finish(config, run_dir, data, history, best_epoch, best_acc, train_seconds, started)
+    params = _finish(
+        config, run_dir, data, teachers, history, best_epoch, best_acc, train_seconds, started
+    )
     return TrainResult(run_dir, best_epoch, best_acc, history, train_seconds, params, done)
 
 
@@ -468,6 +530,7 @@ def _finish(
     config: TrainConfig,
     run_dir: Path,
     data: _Data,
+    teachers: _Teachers | None,
     history: list[EpochLog],
     best_epoch: int,
     best_acc: float,
@@ -496,7 +559,8 @@ def _finish(
     write_json(
         run_dir / "manifest.json",
         manifest(
-            data=data.fingerprint(),
+            data=data.fingerprint()
+            | ({"teachers": teachers.files} if teachers is not None else {}),
             seeds={"seed": config.seed},
             started=started,
             finished=now(),

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from kws.cli import app
 from kws.data import AugmentConfig, IndexOptions
-from kws.evaluate import EvalError, evaluate
+from kws.evaluate import EvalError, evaluate, scores_on
 from kws.train import (
     TrainConfig,
     TrainError,
@@ -229,6 +229,54 @@ def test_resume_after_interrupt_equals_uninterrupted(
         )
 
 
+def test_distillation_learns_the_teachers_scores_and_is_recorded(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """With --distill 1 the targets are the teachers' scores alone: the student of a teacher
+    that says "up" to everything says "up" to every validation clip, whatever their labels.
+    The teacher's file hash goes into the manifest; a teacher of other words, or without
+    --distill, is refused by name."""
+    import keras
+
+    labels = config(dataset).labels
+    shape = config(dataset).spec.shape
+    bias = np.zeros(len(labels), np.float32)
+    bias[labels.index("up")] = 6.0
+    inputs = keras.Input(shape)
+    outputs = keras.layers.Dense(
+        len(labels),
+        activation="softmax",
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(bias),
+    )(keras.layers.Flatten()(inputs))
+    teacher = tmp_path / "teacher.keras"
+    keras.Model(inputs, outputs).save(teacher)
+
+    cfg = config(dataset, epochs=10, lr=0.03, teachers=(str(teacher),), distill=1.0)
+    train(cfg, tmp_path / "student", cache_dir=tmp_path / "c")
+    last = tmp_path / "student" / "checkpoints" / "last.keras"  # (the best epoch is chosen
+    probs, truth, _, _ = scores_on(last, dataset, split="validation")  # on the labels)
+    assert (probs.argmax(axis=1) == labels.index("up")).all()
+    assert (truth != labels.index("up")).mean() > 0.5
+    manifest = json.loads((tmp_path / "student" / "manifest.json").read_text())
+    (recorded,) = manifest["data"]["teachers"]
+    assert recorded["path"] == str(teacher) and len(recorded["sha256"]) == 64
+    plain = train(config(dataset, epochs=3), tmp_path / "plain", cache_dir=tmp_path / "c")
+    probs, _, _, _ = scores_on(plain.run_dir / "checkpoints" / "last.keras", dataset)
+    assert (probs.argmax(axis=1) != labels.index("up")).any()  # without the teacher
+
+    other = train(config(dataset, words=("yes", "no")), tmp_path / "two", cache_dir=tmp_path / "c")
+    with pytest.raises(TrainError, match=r"--teacher .*two: its labels .* differ"):
+        train(
+            config(dataset, teachers=(str(other.run_dir),), distill=0.5),
+            tmp_path / "x",
+            cache_dir=tmp_path / "c",
+        )
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(TrainError, match="--teacher needs --distill > 0"):
+        config(dataset, teachers=(str(teacher),))
+
+
 def test_a_run_stopped_in_its_first_epoch_starts_again(tmp_path: Path, dataset: Path) -> None:
     """Ctrl-C before the first epoch ends leaves config.json and an empty checkpoints/: the
     same command, with --resume or without, trains it from the start; a folder with anything
@@ -406,6 +454,8 @@ def test_operating_curve_equals_a_brute_force_threshold_sweep() -> None:
         ("--channel", "1.5", "channel must be a probability in [0, 1]"),
         ("--reverb", "2", "reverb must be a probability in [0, 1]"),
         ("--negative-kinds", "onset,vowel", "negative kinds must be distinct names from"),
+        ("--distill", "0.5", "--distill needs at least one --teacher"),
+        ("--distill", "1.5", "--distill must be in [0, 1]"),
     ],
 )
 def test_cli_rejects_bad_training_options(

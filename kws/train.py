@@ -16,6 +16,7 @@ last completed epoch and gives the same weights as an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import time
@@ -312,6 +313,14 @@ class _Data:
         }
 
 
+class _NoRetracingNotice(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning: each teacher traces its
+    predict function once per batch shape (the probe, full batches, the last one), as meant."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 class _Teachers:
     """The ``--teacher`` models, each checked to have the run's labels and feature spec; their
     averaged class scores on a training batch are the distillation targets (Hinton et al.,
@@ -322,6 +331,9 @@ class _Teachers:
         from kws.evaluate import EvalError, KerasPredictor, load_predictor, model_file
         from kws.runs import RunFileError, run_dir_of
 
+        tf_log = logging.getLogger("tensorflow")
+        if not any(isinstance(f, _NoRetracingNotice) for f in tf_log.filters):
+            tf_log.addFilter(_NoRetracingNotice())
         self.predictors: list[Any] = []
         self.files: list[dict[str, str]] = []
         for given in config.teachers:

@@ -218,11 +218,12 @@ def random_channel(
     size = n + sample_rate_hz // 10  # room for the filters' ringing: no wrap-around
     freq = np.fft.rfftfreq(size, 1.0 / sample_rate_hz)[None, :]
     octaves = np.log2(np.clip(freq, 50.0, None) / 1000.0)
-    gain_db = (
-        tilt[idx, None] * octaves
-        - 10 * np.log10(1 + (freq / lowpass[idx, None]) ** 8)
-        - 10 * np.log10(1 + (highpass[idx, None] / np.clip(freq, 1.0, None)) ** 4)
-    )
+    gain_db = tilt[idx, None] * octaves
+    # the filters' terms, only on the rows that have them (elsewhere they are exactly 0)
+    low = np.flatnonzero(np.isfinite(lowpass[idx]))
+    gain_db[low] -= 10 * np.log10(1 + (freq / lowpass[idx[low], None]) ** 8)
+    high = np.flatnonzero(highpass[idx] > 0)
+    gain_db[high] -= 10 * np.log10(1 + (highpass[idx[high], None] / np.clip(freq, 1.0, None)) ** 4)
     spectrum = np.fft.rfft(out[idx], n=size, axis=1) * 10 ** (gain_db / 20)
     shaped = np.fft.irfft(spectrum, n=size, axis=1)[:, :n]
     before = out[idx].max(axis=1, keepdims=True)  # the spec's clip scaling uses the maximum

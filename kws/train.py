@@ -44,6 +44,7 @@ __all__ = [
     "interrupted_start",
     "load_run_model",
     "mix_batch",
+    "teacher_files",
     "train",
 ]
 
@@ -321,23 +322,49 @@ class _NoRetracingNotice(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-class _Teachers:
-    """The ``--teacher`` models, each checked to have the run's labels and feature spec; their
-    averaged class scores on a training batch are the distillation targets (Hinton et al.,
-    "Distilling the knowledge in a neural network", 2015, at temperature 1)."""
+def teacher_files(config: TrainConfig) -> list[dict[str, str]]:
+    """Path and SHA-256 of each ``--teacher`` model file (what a run records to tell whether
+    a teacher changed); `TrainError` for one that is not there."""
+    from kws.calibration import file_sha256
+    from kws.evaluate import model_file
 
-    def __init__(self, config: TrainConfig) -> None:
-        from kws.calibration import file_sha256
-        from kws.evaluate import EvalError, KerasPredictor, load_predictor, model_file
+    out = []
+    for given in config.teachers:
+        file = model_file(Path(given))
+        if not file.is_file():
+            raise TrainError(f"--teacher {given}: no such file ({file})")
+        out.append({"path": str(given), "sha256": file_sha256(file)})
+    return out
+
+
+class _Teachers:
+    """The ``--teacher`` models, each checked to have the run's labels and feature spec and
+    to give class probabilities; their averaged scores on a training batch are the
+    distillation targets (Hinton et al., "Distilling the knowledge in a neural network",
+    2015, at temperature 1). A model file from outside a run is trusted to have the run's
+    labels in its order and spec (only its input shape and output size can be checked).
+
+    While it is open, TensorFlow's "triggered tf.function retracing" warning is dropped: each
+    teacher traces its predict function once per batch shape (probe, full batches, the last
+    one), as meant. `close` puts the logger back."""
+
+    def __init__(self, config: TrainConfig, run_dir: Path) -> None:
+        from kws.evaluate import EvalError, KerasPredictor, load_predictor
+        from kws.export.runtime import ModelFileError
         from kws.runs import RunFileError, run_dir_of
 
-        tf_log = logging.getLogger("tensorflow")
-        if not any(isinstance(f, _NoRetracingNotice) for f in tf_log.filters):
-            tf_log.addFilter(_NoRetracingNotice())
+        self.files = teacher_files(config)
         self.predictors: list[Any] = []
-        self.files: list[dict[str, str]] = []
+        self._filter = _NoRetracingNotice()
+        logging.getLogger("tensorflow").addFilter(self._filter)
+        inside = Path(run_dir).resolve()
         for given in config.teachers:
             path = Path(given)
+            if path.resolve() == inside or inside in path.resolve().parents:
+                raise TrainError(
+                    f"--teacher {path}: lies in the run directory {run_dir}, which training "
+                    "overwrites; copy the teacher elsewhere"
+                )
             bare = path.is_file() and run_dir_of(path) is None  # a model file outside a run
             try:
                 predictor, labels, spec, _ = load_predictor(
@@ -345,7 +372,7 @@ class _Teachers:
                     labels=config.labels if bare else None,
                     spec=config.spec if bare else None,
                 )
-            except (EvalError, RunFileError) as e:
+            except (EvalError, RunFileError, ModelFileError) as e:
                 raise TrainError(f"--teacher {e}") from None
             if tuple(labels) != config.labels:
                 raise TrainError(
@@ -362,12 +389,19 @@ class _Teachers:
                     f"--teacher {path}: gives {probe.shape[-1]} scores, this run has "
                     f"{len(config.labels)} labels"
                 )
+            if probe.min() < 0 or abs(float(probe.sum()) - 1) > 0.05:  # int8: about 1
+                raise TrainError(
+                    f"--teacher {path}: its outputs are not class probabilities (a softmax "
+                    "output is needed)"
+                )
             self.predictors.append(predictor)
-            self.files.append({"path": str(path), "sha256": file_sha256(model_file(path))})
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         scores = [np.asarray(p(x), dtype=np.float32) for p in self.predictors]
         return np.mean(scores, axis=0)
+
+    def close(self) -> None:
+        logging.getLogger("tensorflow").removeFilter(self._filter)
 
 
 # what `train` writes into a run directory before its first epoch is recorded as done
@@ -399,7 +433,8 @@ def train(
     ------
     TrainError
         The run directory holds another run (without ``resume``), or a resumed run's
-        config differs, or the data give an empty split.
+        config differs (or a teacher's file), a teacher does not fit the run, or the data
+        give an empty split.
     """
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
@@ -420,7 +455,49 @@ def train(
             f"{run_dir}: already holds a run; use --resume to continue it or another --out"
         )
     configure_tensorflow(config.seed)
-    teachers = _Teachers(config) if config.teachers else None  # refused before writing
+    teachers = _Teachers(config, run_dir) if config.teachers else None  # refused before writing
+    try:
+        if resume and teachers is not None:
+            recorded = read_json(state_path).get("teachers")
+            changed = [
+                current["path"]
+                for was, current in zip(recorded or [], teachers.files, strict=False)
+                if was != current
+            ]
+            if changed:
+                raise TrainError(
+                    f"--teacher {changed[0]}: the file changed since this run started "
+                    "(SHA-256 in checkpoints/state.json); resuming would mix two teachers"
+                )
+        return _train_epochs(
+            config,
+            run_dir,
+            teachers,
+            resume=resume,
+            cache_dir=cache_dir,
+            on_epoch_start=on_epoch_start,
+            on_batch=on_batch,
+            on_epoch_end=on_epoch_end,
+        )
+    finally:
+        if teachers is not None:
+            teachers.close()
+
+
+def _train_epochs(
+    config: TrainConfig,
+    run_dir: Path,
+    teachers: _Teachers | None,
+    *,
+    resume: bool,
+    cache_dir: Path | None,
+    on_epoch_start: Callable[[int, int], None] | None,
+    on_batch: Callable[[int, float, float], None] | None,
+    on_epoch_end: Callable[[EpochLog], None] | None,
+) -> TrainResult:
+    """`train` after its checks: the epochs, checkpoints and the finished run directory."""
+    ckpt_dir = run_dir / "checkpoints"
+    state_path = ckpt_dir / "state.json"
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir.mkdir(exist_ok=True)
     import keras
@@ -497,6 +574,7 @@ def train(
                 "best_val_accuracy": best_acc,
                 "started": started,
                 "history": [dataclasses.asdict(h) for h in history],
+                **({"teachers": teachers.files} if teachers is not None else {}),
             },
         )
         write_csv(run_dir / "history.csv", [dataclasses.asdict(h) for h in history])

@@ -208,6 +208,7 @@ def test_resume_after_interrupt_equals_uninterrupted(
         path = tmp_path / "cut" / "config.json"
         older = json.loads(path.read_text())
         del older["mixup"], older["ema"], older["augment"]["channel"]
+        del older["teachers"], older["distill"]
         del older["augment"]["negative_kinds"], older["augment"]["reverb"]
         path.write_text(json.dumps(older))
     result = train(cfg, tmp_path / "cut", resume=True, cache_dir=tmp_path / "c")
@@ -275,6 +276,68 @@ def test_distillation_learns_the_teachers_scores_and_is_recorded(
     assert not (tmp_path / "x").exists()
     with pytest.raises(TrainError, match="--teacher needs --distill > 0"):
         config(dataset, teachers=(str(teacher),))
+
+
+def _constant_model(path: Path, shape: tuple[int, ...], bias: np.ndarray, softmax: bool) -> None:
+    import keras
+
+    inputs = keras.Input(shape)
+    outputs = keras.layers.Dense(
+        bias.size,
+        activation="softmax" if softmax else None,
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(bias),
+    )(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, outputs).save(path)
+
+
+def test_distillation_resumes_and_refuses_a_changed_teacher(tmp_path: Path, dataset: Path) -> None:
+    """Resume with a teacher gives the uninterrupted run's weights; a teacher file that
+    changed since the run started is refused by --resume and --reproduce; a teacher without
+    probabilities or inside the run directory is refused before anything is written."""
+    shape, k = config(dataset).spec.shape, len(config(dataset).labels)
+    teacher = tmp_path / "teacher.keras"
+    _constant_model(teacher, shape, np.linspace(0, 2, k, dtype=np.float32), softmax=True)
+    cfg = config(dataset, epochs=2, teachers=(str(teacher),), distill=0.7)
+    train(cfg, tmp_path / "full", cache_dir=tmp_path / "c")
+
+    def interrupt(log: object) -> None:
+        if log.epoch == 1:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+
+    for name in ("cut", "cut2"):
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, tmp_path / name, cache_dir=tmp_path / "c", on_epoch_end=interrupt)
+    train(cfg, tmp_path / "cut", resume=True, cache_dir=tmp_path / "c")
+    for x, y in zip(weights(tmp_path / "full"), weights(tmp_path / "cut"), strict=True):
+        assert np.array_equal(x, y)
+
+    _constant_model(teacher, shape, np.linspace(2, 0, k, dtype=np.float32), softmax=True)
+    with pytest.raises(TrainError, match=r"--teacher .*teacher\.keras: the file changed"):
+        train(cfg, tmp_path / "cut2", resume=True, cache_dir=tmp_path / "c")
+    result = runner.invoke(
+        app, ["train", "--reproduce", str(tmp_path / "full"), "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2 and "it cannot be reproduced" in result.output, result.output
+    assert not (tmp_path / "r").exists()
+
+    scores = tmp_path / "scores.keras"  # no softmax: scores, not probabilities
+    _constant_model(scores, shape, np.linspace(0, 2, k, dtype=np.float32), softmax=False)
+    with pytest.raises(TrainError, match=rf"--teacher {scores}: .*not class probabilities"):
+        train(config(dataset, teachers=(str(scores),), distill=0.5), tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+    # a run stopped before its first epoch is trained into again: not with its own model
+    def stop(epoch: int, steps: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config(dataset), tmp_path / "y", cache_dir=tmp_path / "c", on_epoch_start=stop)
+    (tmp_path / "y" / "model.keras").write_bytes(teacher.read_bytes())
+    own = tmp_path / "y" / "model.keras"
+    with pytest.raises(TrainError, match="lies in the run directory"):
+        train(config(dataset, teachers=(str(own),), distill=0.5), tmp_path / "y")
+    assert own.read_bytes() == teacher.read_bytes()
 
 
 def test_a_run_stopped_in_its_first_epoch_starts_again(tmp_path: Path, dataset: Path) -> None:

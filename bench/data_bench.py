@@ -55,15 +55,17 @@ def main() -> None:
             )
             for epoch in (0, 1):  # epoch 0 also pays for first touches of the cache
                 t0 = time.perf_counter()
-                n = sum(1 for _ in batches.epoch(epoch))
+                n = examples = 0
+                for _, labels in batches.epoch(epoch):
+                    n, examples = n + 1, examples + len(labels)
                 seconds = time.perf_counter() - t0
-                rate = f"{n / seconds:.1f} batches/s = {len(train) / seconds:,.0f} clips/s"
+                rate = f"{n / seconds:.1f} batches/s = {examples / seconds:,.0f} examples/s"
                 rows.append((f"epoch {epoch} of batches{label}", seconds, rate))
     print(f"\n{args.data} (batch size {args.batch_size})\n")
-    print(f"| {'step':<62} | {'seconds':>7} | {'':<34} |")
-    print(f"|{'-' * 64}|{'-' * 9}|{'-' * 36}|")
+    print(f"| {'step':<66} | {'seconds':>7} | {'':<34} |")
+    print(f"|{'-' * 68}|{'-' * 9}|{'-' * 36}|")
     for name, seconds, note in rows:
-        print(f"| {name:<62} | {seconds:>7.2f} | {note:<34} |")
+        print(f"| {name:<66} | {seconds:>7.2f} | {note:<34} |")
 
 
 if __name__ == "__main__":

@@ -865,21 +865,18 @@ def train_cli(
     """Train a keyword model into a reproducible run directory."""
     from kws.data import default_cache_dir
     from kws.runs import read_json
-    from kws.train import TrainConfig, TrainError, teacher_files
+    from kws.train import TrainConfig, TrainError, refuse_changed_teachers, teacher_files
 
     if out is None:
         raise TrainError("--out RUN_DIR is required")
     cache = cache_dir or default_cache_dir()
     if reproduce is not None:
         config = TrainConfig.from_dict(read_json(reproduce / "config.json"))
-        recorded = read_json(reproduce / "manifest.json").get("data", {}).get("teachers")
-        if recorded is not None:  # a teacher that changed cannot give the same weights
-            for was, current in zip(recorded, teacher_files(config), strict=False):
-                if was != current:
-                    raise TrainError(
-                        f"--teacher {current['path']}: the file changed since {reproduce} was "
-                        "trained (SHA-256 in its manifest.json); it cannot be reproduced"
-                    )
+        refuse_changed_teachers(  # a teacher that changed cannot give the same weights
+            read_json(reproduce / "manifest.json").get("data", {}).get("teachers"),
+            teacher_files(config),
+            f"{reproduce} was trained (SHA-256 in its manifest.json); it cannot be reproduced",
+        )
         result = _run_training(config, out, resume=resume, cache_dir=cache)
         console.print(_train_summary(result))
         _report_reproduction(reproduce, out)

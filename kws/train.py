@@ -44,6 +44,7 @@ __all__ = [
     "interrupted_start",
     "load_run_model",
     "mix_batch",
+    "refuse_changed_teachers",
     "teacher_files",
     "train",
 ]
@@ -315,8 +316,7 @@ class _Data:
 
 
 class _NoRetracingNotice(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning: each teacher traces its
-    predict function once per batch shape (the probe, full batches, the last one), as meant."""
+    """Drops TensorFlow's "triggered tf.function retracing" warning (see `_Teachers`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "triggered tf.function retracing" not in record.getMessage()
@@ -335,6 +335,16 @@ def teacher_files(config: TrainConfig) -> list[dict[str, str]]:
             raise TrainError(f"--teacher {given}: no such file ({file})")
         out.append({"path": str(given), "sha256": file_sha256(file)})
     return out
+
+
+def refuse_changed_teachers(
+    recorded: list[dict[str, str]] | None, current: list[dict[str, str]], since: str
+) -> None:
+    """`TrainError` naming the first teacher whose file differs from what a run recorded
+    (``since``: where it was recorded); nothing to compare when ``recorded`` is None."""
+    for was, new in zip(recorded or [], current, strict=False):
+        if was != new:
+            raise TrainError(f"--teacher {new['path']}: the file changed since {since}")
 
 
 class _Teachers:
@@ -458,17 +468,12 @@ def train(
     teachers = _Teachers(config, run_dir) if config.teachers else None  # refused before writing
     try:
         if resume and teachers is not None:
-            recorded = read_json(state_path).get("teachers")
-            changed = [
-                current["path"]
-                for was, current in zip(recorded or [], teachers.files, strict=False)
-                if was != current
-            ]
-            if changed:
-                raise TrainError(
-                    f"--teacher {changed[0]}: the file changed since this run started "
-                    "(SHA-256 in checkpoints/state.json); resuming would mix two teachers"
-                )
+            refuse_changed_teachers(
+                read_json(state_path).get("teachers"),
+                teachers.files,
+                "this run started (SHA-256 in checkpoints/state.json); resuming would mix "
+                "two teachers",
+            )
         return _train_epochs(
             config,
             run_dir,

@@ -1523,6 +1523,15 @@ def stream_eval_cli(
     suppression_ms: SuppressionOption = SMOOTHING_DEFAULTS.suppression_ms,
     min_count: MinCountOption = SMOOTHING_DEFAULTS.minimum_count,
     hop_ms: HopOption = DEFAULT_HOP_MS,
+    sweep_average_ms: Annotated[
+        str,
+        typer.Option(
+            "--sweep-average-ms",
+            help="Also sweep these averaging windows, e.g. 300,400,500 (one curve each; "
+            "the model runs once).",
+            show_default=False,
+        ),
+    ] = "",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -1541,6 +1550,10 @@ def stream_eval_cli(
     from kws.runs import write_csv, write_json
     from kws.stream_eval import evaluate_stream
 
+    windows = _parse_ms_list(sweep_average_ms, "--sweep-average-ms")
+    smoothing = _smoothing(threshold, average_ms, suppression_ms, min_count)
+    for window in windows:
+        _smoothing(threshold, window, suppression_ms, min_count)  # refused before the model runs
     model = _load_stream_model(target)
     rate = model.spec.sample_rate_hz
     words = read_truth(truth)
@@ -1567,8 +1580,9 @@ def stream_eval_cli(
         audio,
         words,
         hop_ms=hop_ms,
-        smoothing=_smoothing(threshold, average_ms, suppression_ms, min_count),
+        smoothing=smoothing,
         tolerance_ms=tolerance_ms,
+        average_windows_ms=windows,
     )
     m = report.operating
     write_json(out / "metrics.json", report.to_dict())
@@ -1608,10 +1622,14 @@ def stream_eval_cli(
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    sweep = Table(title="threshold sweep (every 4th; all in sweep.csv)", show_edge=False)
+    own = [s for s in report.sweep if s.average_window_ms == average_ms]
+    sweep = Table(
+        title=f"threshold sweep, average over {average_ms:g} ms (every 4th; all in sweep.csv)",
+        show_edge=False,
+    )
     for column in ("threshold", "correct %", "wrong %", "missed %", "FA/hour", "latency p50 ms"):
         sweep.add_column(column, justify="right")
-    for s in report.sweep[::4]:
+    for s in own[::4]:
         sweep.add_row(
             f"{s.threshold:.2f}",
             f"{s.correct_pct:.1f}",
@@ -1621,7 +1639,33 @@ def stream_eval_cli(
             f"{s.latency_percentile(50):.0f}",
         )
     console.print(sweep)
+    if windows:
+        console.print(_window_table(report.windows, threshold))
     console.print(f"written: {out}/metrics.json, sweep.csv, sweep.png, detections.csv")
+
+
+def _parse_ms_list(text: str, option: str) -> list[float]:
+    """'300,400' → [300.0, 400.0]; a value that is not a number is a one-line error."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise StreamError(f"{option} {text!r}: expected milliseconds such as 300,400") from None
+
+
+def _window_table(windows: list[Any], threshold: float) -> Table:
+    """One row per averaging window at the chosen threshold: the latency/accuracy trade."""
+    table = Table(title=f"averaging windows at threshold {threshold:g}", show_edge=False)
+    for column in ("average ms", "correct %", "wrong %", "FA/hour", "latency p50 / p90 ms"):
+        table.add_column(column, justify="right")
+    for s in windows:
+        table.add_row(
+            f"{s.average_window_ms:g}",
+            f"{s.correct_pct:.1f}",
+            f"{s.wrong_pct:.1f}",
+            f"{s.false_accepts_per_hour:.1f}",
+            f"{s.latency_percentile(50):.0f} / {s.latency_percentile(90):.0f}",
+        )
+    return table
 
 
 class Engine(str, enum.Enum):

@@ -71,23 +71,41 @@ def plot_confusion(confusion: np.ndarray, labels: Sequence[str], out: Path, *, t
 
 def plot_stream_sweep(sweep: Sequence[Any], out: Path, *, title: str) -> None:
     """The operating curve of a streaming detector: rates against the threshold, and false
-    accepts per hour against the miss rate (each point one threshold)."""
+    accepts per hour against the miss rate (each point one threshold); one curve per
+    averaging window when the sweep has several."""
     plt = _pyplot()
-    thresholds = [m.threshold for m in sweep]
+    windows = sorted({m.average_window_ms for m in sweep})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    ax1.plot(thresholds, [m.correct_pct for m in sweep], label="correct")
-    ax1.plot(thresholds, [m.wrong_pct for m in sweep], label="wrong word")
-    ax1.plot(thresholds, [m.miss_pct for m in sweep], label="missed")
+    for window in windows:
+        rows = [m for m in sweep if m.average_window_ms == window]
+        thresholds = [m.threshold for m in rows]
+        tag = f" ({window:g} ms)" if len(windows) > 1 else ""
+        if len(windows) == 1:
+            ax1.plot(thresholds, [m.correct_pct for m in rows], label="correct")
+            ax1.plot(thresholds, [m.wrong_pct for m in rows], label="wrong word")
+            ax1.plot(thresholds, [m.miss_pct for m in rows], label="missed")
+        else:  # one curve per window: correct only, or the panel is unreadable
+            ax1.plot(thresholds, [m.correct_pct for m in rows], label=f"correct{tag}")
+        line = ax2.plot(
+            [m.miss_pct for m in rows],
+            [m.false_accepts_per_hour for m in rows],
+            marker=".",
+            label=f"average over {window:g} ms",
+        )
+        for m in rows[:: max(1, len(rows) // 8)]:
+            ax2.annotate(
+                f"{m.threshold:.2f}",
+                (m.miss_pct, m.false_accepts_per_hour),
+                fontsize=8,
+                color=line[0].get_color(),
+            )
     ax1.set(xlabel="threshold", ylabel="% of keywords spoken", title="keywords")
     ax1.grid(alpha=0.3)
     ax1.legend()
-    misses = [m.miss_pct for m in sweep]
-    fa = [m.false_accepts_per_hour for m in sweep]
-    ax2.plot(misses, fa, marker=".")
-    for m in sweep[:: max(1, len(sweep) // 8)]:
-        ax2.annotate(f"{m.threshold:.2f}", (m.miss_pct, m.false_accepts_per_hour), fontsize=8)
     ax2.set(xlabel="missed keywords (%)", ylabel="false accepts per hour", title="operating curve")
     ax2.set_yscale("symlog", linthresh=1)
     ax2.grid(alpha=0.3)
+    if len(windows) > 1:
+        ax2.legend()
     fig.suptitle(title)
     _save(fig, out)

@@ -222,11 +222,11 @@ class SmoothingConfig:
     minimum_count: int = 3
 
     def __post_init__(self) -> None:
-        if self.average_window_ms <= 0:
+        if not (math.isfinite(self.average_window_ms) and self.average_window_ms > 0):
             raise StreamError(f"average window must be > 0 ms, got {self.average_window_ms:g}")
         if not 0 <= self.threshold <= 1:
             raise StreamError(f"threshold must be in [0, 1], got {self.threshold:g}")
-        if self.suppression_ms < 0:
+        if not (math.isfinite(self.suppression_ms) and self.suppression_ms >= 0):
             raise StreamError(f"suppression must be >= 0 ms, got {self.suppression_ms:g}")
         if self.minimum_count < 1:
             raise StreamError(f"minimum count must be >= 1, got {self.minimum_count}")

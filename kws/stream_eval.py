@@ -2,9 +2,10 @@
 
 In: a model (`kws.stream.WindowModel`), the recording, its ground truth (`StreamWord` list:
 keywords and other words, each with the span of the spoken word), smoothing settings, a
-matching tolerance and thresholds to sweep. Out: a `StreamReport`: the metrics at the chosen
-threshold, the same metrics for every threshold of the sweep (the operating curve), the
-detections and their latencies.
+matching tolerance, thresholds and (optionally) averaging windows to sweep. Out: a
+`StreamReport`: the metrics at the chosen settings, the same metrics for every threshold of
+the sweep at each averaging window (the operating curves; the model runs once whatever is
+swept), the detections and their latencies.
 
 Matching: a detection at time t belongs to a spoken word when t lies in
 [start of the word's clip, word end + tolerance] (a detector may fire on the onset of a word,
@@ -72,6 +73,7 @@ class StreamMetrics:
     tf_wrong_pct: float
     tf_false_positive_pct: float
     latency_ms: list[float] = field(default_factory=list, repr=False)
+    average_window_ms: float = DEFAULT_SMOOTHING.average_window_ms
 
     @property
     def correct_pct(self) -> float:
@@ -93,7 +95,10 @@ class StreamMetrics:
         return float(np.percentile(self.latency_ms, q)) if self.latency_ms else float("nan")
 
     def to_dict(self, *, latencies: bool = False) -> dict[str, Any]:
-        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "latency_ms"}
+        # the window first: a sweep over windows and thresholds reads as (window, threshold) rows
+        out: dict[str, Any] = {"average_window_ms": self.average_window_ms}
+        fields = dataclasses.asdict(self).items()
+        out.update((k, v) for k, v in fields if k not in out and k != "latency_ms")
         out.update(
             correct_pct=self.correct_pct,
             wrong_pct=self.wrong_pct,
@@ -118,6 +123,7 @@ class StreamReport:
     sweep: list[StreamMetrics]
     detections: list[Detection]
     outcomes: list[str]  # per detection: correct, wrong, false_accept
+    windows: list[StreamMetrics] = field(default_factory=list)  # each window, chosen threshold
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +134,7 @@ class StreamReport:
             "seconds": self.seconds,
             "metrics": self.operating.to_dict(),
             "sweep": [m.to_dict() for m in self.sweep],
+            "windows": [m.to_dict() for m in self.windows],
         }
 
 
@@ -138,6 +145,7 @@ def score_detections(
     seconds: float,
     threshold: float,
     tolerance_ms: float = DEFAULT_TOLERANCE_MS,
+    average_window_ms: float = DEFAULT_SMOOTHING.average_window_ms,
 ) -> tuple[StreamMetrics, list[str]]:
     """Match detections to the spoken words; see the module docstring."""
     tolerance = tolerance_ms / 1000
@@ -199,6 +207,7 @@ def score_detections(
         tf_wrong_pct=pct(tf_wrong),
         tf_false_positive_pct=pct(tf_fp),
         latency_ms=latency,
+        average_window_ms=average_window_ms,
     )
     return metrics, outcomes
 
@@ -212,28 +221,37 @@ def evaluate_stream(
     smoothing: SmoothingConfig = DEFAULT_SMOOTHING,
     tolerance_ms: float = DEFAULT_TOLERANCE_MS,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    average_windows_ms: Sequence[float] = (),
     chunk_ms: float = 100.0,
 ) -> StreamReport:
     """Stream the recording through the model once, then smooth, detect and match at the
-    chosen threshold and at every threshold of the sweep."""
+    chosen settings and at every threshold of the sweep, for the chosen averaging window and
+    each of ``average_windows_ms`` (sweep rows ordered by window, then threshold; ``windows``:
+    each window at the chosen threshold)."""
     rate = model.spec.sample_rate_hz
     seconds = len(audio) / rate
+    windows = sorted({smoothing.average_window_ms, *average_windows_ms})
+    for window in windows:  # a window <= 0 is refused before the model runs
+        dataclasses.replace(smoothing, average_window_ms=window)
     hops = score_stream(model, audio, hop_ms=hop_ms, chunk_ms=chunk_ms)
-    tops = smoothed_tops(hops, average_window_ms=smoothing.average_window_ms, sample_rate_hz=rate)
+    tops = {w: smoothed_tops(hops, average_window_ms=w, sample_rate_hz=rate) for w in windows}
 
-    def at(threshold: float) -> tuple[StreamMetrics, list[Detection], list[str]]:
-        config = dataclasses.replace(smoothing, threshold=threshold)
+    def at(window: float, threshold: float) -> tuple[StreamMetrics, list[Detection], list[str]]:
+        config = dataclasses.replace(smoothing, threshold=threshold, average_window_ms=window)
         found = detections_at(
-            model.labels, tops, config, sample_rate_hz=rate,
+            model.labels, tops[window], config, sample_rate_hz=rate,
             class_thresholds=getattr(model, "thresholds", None),
         )  # fmt: skip
         metrics, outcomes = score_detections(
-            found, truth, seconds=seconds, threshold=threshold, tolerance_ms=tolerance_ms
-        )
+            found, truth, seconds=seconds, threshold=threshold, tolerance_ms=tolerance_ms,
+            average_window_ms=window,
+        )  # fmt: skip
         return metrics, found, outcomes
 
-    operating, found, outcomes = at(smoothing.threshold)
-    sweep = [at(t)[0] for t in sorted(set(thresholds))]
+    operating, found, outcomes = at(smoothing.average_window_ms, smoothing.threshold)
+    sweep = [at(w, t)[0] for w in windows for t in sorted(set(thresholds))]
+    by_window = [at(w, smoothing.threshold)[0] for w in windows]
     return StreamReport(
-        model.name, hop_ms, smoothing, tolerance_ms, seconds, operating, sweep, found, outcomes
-    )
+        model.name, hop_ms, smoothing, tolerance_ms, seconds, operating, sweep, found, outcomes,
+        by_window,
+    )  # fmt: skip

@@ -181,6 +181,11 @@ def test_smoother_rejects_bad_settings() -> None:
         SmoothingConfig(threshold=1.5)
     with pytest.raises(StreamError, match="minimum count"):
         SmoothingConfig(minimum_count=0)
+    for window in (0.0, float("nan"), float("inf")):
+        with pytest.raises(StreamError, match="average window"):
+            SmoothingConfig(average_window_ms=window)
+    with pytest.raises(StreamError, match="suppression"):
+        SmoothingConfig(suppression_ms=float("nan"))
     with pytest.raises(StreamError, match="no keyword"):
         PosteriorSmoother(("_silence_", "_unknown_"), sample_rate_hz=RATE)
     smoother = PosteriorSmoother(LABELS, sample_rate_hz=RATE)
@@ -199,6 +204,47 @@ def test_sweep_shortcut_equals_the_smoother(rng: np.random.Generator) -> None:
         assert detections_at(LABELS, tops, config, sample_rate_hz=RATE) == [
             d for d in direct if d is not None
         ]
+
+
+def test_window_sweep_equals_one_evaluation_per_window(rng: np.random.Generator) -> None:
+    model = LinearModel(features.preset("mlperf-tiny"))
+    audio = _speechy(rng, 12.0)
+    # a word on every tone burst, labels cycling through the keywords and another word
+    truth = [
+        StreamWord(("yes", "no", "_unknown_", "up")[i % 4], t + 0.05, t + 0.4, t, "")
+        for i, t in enumerate(np.arange(0.5, 11.0, 1.0))
+    ]
+    thresholds = (0.2, 0.3, 0.4)
+    smoothing = SmoothingConfig(threshold=0.3, average_window_ms=300, suppression_ms=400)
+    swept = evaluate_stream(
+        model, audio, truth, smoothing=smoothing, thresholds=thresholds,
+        average_windows_ms=(500, 100, 300),
+    )  # fmt: skip
+    assert [(m.average_window_ms, m.threshold) for m in swept.sweep] == [
+        (w, t) for w in (100, 300, 500) for t in thresholds
+    ]
+    for window in (100, 300, 500):
+        alone = evaluate_stream(
+            model, audio, truth, thresholds=thresholds,
+            smoothing=SmoothingConfig(
+                threshold=0.3, average_window_ms=window, suppression_ms=400
+            ),
+        )  # fmt: skip
+        rows = [m for m in swept.sweep if m.average_window_ms == window]
+        assert [m.to_dict(latencies=True) for m in rows] == [
+            m.to_dict(latencies=True) for m in alone.sweep
+        ]
+        (at_threshold,) = [m for m in swept.windows if m.average_window_ms == window]
+        assert at_threshold.to_dict(latencies=True) == alone.operating.to_dict(latencies=True)
+        if window == 300:  # the chosen window: the same operating point and detections
+            assert swept.operating.to_dict() == alone.operating.to_dict()
+            assert swept.detections == alone.detections
+    # the windows differ (or the comparison above proves nothing)
+    curves = {w: [str(m.to_dict(latencies=True)) for m in swept.sweep if m.average_window_ms == w]
+              for w in (100, 300, 500)}  # fmt: skip
+    assert len({tuple(c) for c in curves.values()}) == 3
+    with pytest.raises(StreamError, match="average window"):
+        evaluate_stream(model, audio, truth, average_windows_ms=(0,))
 
 
 def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
@@ -363,6 +409,8 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
             str(truth),
             "--threshold",
             "0.5",
+            "--sweep-average-ms",
+            "200,600",
             "--out",
             str(out),
         ],
@@ -372,7 +420,13 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
     m = metrics["metrics"]
     assert m["keywords"] + m["other_words"] == 14
     assert m["correct"] + m["wrong"] + m["missed"] == m["keywords"]
-    assert len(metrics["sweep"]) == len((out / "sweep.csv").read_text().splitlines()) - 1
+    sweep_csv = (out / "sweep.csv").read_text().splitlines()
+    assert len(metrics["sweep"]) == len(sweep_csv) - 1
+    assert sweep_csv[0].startswith("average_window_ms,threshold,")
+    windows = [w["average_window_ms"] for w in metrics["windows"]]
+    assert windows == [200.0, SmoothingConfig().average_window_ms, 600.0]
+    assert len(metrics["sweep"]) == 3 * len({r["threshold"] for r in metrics["sweep"]})
+    assert "averaging windows at threshold 0.5" in result.output
     assert (out / "sweep.png").stat().st_size > 0
     # the CLI's detections are the listen command's at the same threshold
     rows = (out / "detections.csv").read_text().splitlines()[1:]
@@ -410,6 +464,15 @@ def test_cli_stream_errors_are_one_line(tone_run: Path, tmp_path: Path) -> None:
          "--out", str(wav / "eval")],
     )  # fmt: skip
     assert result.exit_code == 2 and "a.wav: is a file, not a folder" in result.output
+    for bad_windows, message in (("300,x", "--sweep-average-ms '300,x'"), ("0", "average window")):
+        result = runner.invoke(
+            app,
+            ["stream-eval", str(tone_run), "--wav", str(wav), "--truth", str(good),
+             "--sweep-average-ms", bad_windows, "--out", str(tmp_path / "w")],
+        )  # fmt: skip
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+        assert not (tmp_path / "w").exists()
     result = runner.invoke(app, ["listen", str(tone_run), "--file", str(wav), "--hop-ms", "30"])
     assert result.exit_code == 2 and "multiple of the feature stride" in result.output
     text = tmp_path / "x.wav"

@@ -216,7 +216,7 @@ class StreamingScorer:
 class SmoothingConfig:
     """How scores become detections (RecognizeCommands' settings, times in milliseconds)."""
 
-    average_window_ms: float = 500.0
+    average_window_ms: float = 400.0
     threshold: float = 0.7
     suppression_ms: float = 1500.0
     minimum_count: int = 3

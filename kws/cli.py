@@ -35,7 +35,14 @@ from kws.fsutil import atomic_path, check_output_folder
 from kws.live import DEFAULT_BLOCK_MS, LiveError
 from kws.record import RecordError, RecordOptions
 from kws.runs import RunFileError
-from kws.stream import DEFAULT_HOP_MS, DEFAULT_SMOOTHING, SmoothingConfig, StreamError
+from kws.stream import (
+    DEFAULT_HOP_MS,
+    DEFAULT_SMOOTHING,
+    SmoothingConfig,
+    StreamError,
+    check_reachable,
+    hop_frames,
+)
 from kws.stream_eval import DEFAULT_TOLERANCE_MS
 from kws.synth import SynthError, SynthOptions
 from kws.train import DEFAULT_AUGMENT, TrainConfig, TrainError
@@ -1528,7 +1535,7 @@ def stream_eval_cli(
         typer.Option(
             "--sweep-average-ms",
             help="Also sweep these averaging windows, e.g. 300,400,500 (one curve each; "
-            "the model runs once).",
+            "the model runs once; windows count in whole hops).",
             show_default=False,
         ),
     ] = "",
@@ -1552,10 +1559,17 @@ def stream_eval_cli(
 
     windows = _parse_ms_list(sweep_average_ms, "--sweep-average-ms")
     smoothing = _smoothing(threshold, average_ms, suppression_ms, min_count)
-    for window in windows:
-        _smoothing(threshold, window, suppression_ms, min_count)  # refused before the model runs
     model = _load_stream_model(target)
     rate = model.spec.sample_rate_hz
+    hop_samples = hop_frames(model.spec, hop_ms) * model.spec.stride_samples
+    check_reachable(smoothing, hop_samples, rate)
+    for window in windows:  # refused before the long part, naming the option
+        try:
+            check_reachable(
+                _smoothing(threshold, window, suppression_ms, min_count), hop_samples, rate
+            )
+        except StreamError as e:
+            raise StreamError(f"--sweep-average-ms {window:g}: {e}") from None
     words = read_truth(truth)
     audio = load_mono(wav, sample_rate_hz=rate, resample=True)
     late = [w for w in words if w.end_s > len(audio) / rate]
@@ -1622,7 +1636,7 @@ def stream_eval_cli(
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    own = [s for s in report.sweep if s.average_window_ms == average_ms]
+    own = report.curve()
     sweep = Table(
         title=f"threshold sweep, average over {average_ms:g} ms (every 4th; all in sweep.csv)",
         show_edge=False,
@@ -1640,7 +1654,7 @@ def stream_eval_cli(
         )
     console.print(sweep)
     if windows:
-        console.print(_window_table(report.windows, threshold))
+        console.print(_window_table(report.windows, threshold, smoothing.average_window_ms))
     console.print(f"written: {out}/metrics.json, sweep.csv, sweep.png, detections.csv")
 
 
@@ -1652,16 +1666,21 @@ def _parse_ms_list(text: str, option: str) -> list[float]:
         raise StreamError(f"{option} {text!r}: expected milliseconds such as 300,400") from None
 
 
-def _window_table(windows: list[Any], threshold: float) -> Table:
+def _window_table(windows: list[Any], threshold: float, chosen: float) -> Table:
     """One row per averaging window at the chosen threshold: the latency/accuracy trade."""
-    table = Table(title=f"averaging windows at threshold {threshold:g}", show_edge=False)
-    for column in ("average ms", "correct %", "wrong %", "FA/hour", "latency p50 / p90 ms"):
+    table = Table(
+        title=f"averaging windows at threshold {threshold:g} (* = --average-ms)", show_edge=False
+    )
+    for column in (
+        "average ms", "correct %", "wrong %", "missed %", "FA/hour", "latency p50 / p90 ms"
+    ):  # fmt: skip
         table.add_column(column, justify="right")
     for s in windows:
         table.add_row(
-            f"{s.average_window_ms:g}",
+            f"{s.average_window_ms:g}{' *' if s.average_window_ms == chosen else ''}",
             f"{s.correct_pct:.1f}",
             f"{s.wrong_pct:.1f}",
+            f"{s.miss_pct:.1f}",
             f"{s.false_accepts_per_hour:.1f}",
             f"{s.latency_percentile(50):.0f} / {s.latency_percentile(90):.0f}",
         )

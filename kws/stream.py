@@ -49,6 +49,7 @@ __all__ = [
     "StreamingScorer",
     "WindowModel",
     "WindowScores",
+    "check_reachable",
     "load_window_model",
 ]
 
@@ -222,6 +223,9 @@ class SmoothingConfig:
     minimum_count: int = 3
 
     def __post_init__(self) -> None:
+        # one type for the times (300 and 300.0 print and compare alike in reports)
+        object.__setattr__(self, "average_window_ms", float(self.average_window_ms))
+        object.__setattr__(self, "suppression_ms", float(self.suppression_ms))
         if not (math.isfinite(self.average_window_ms) and self.average_window_ms > 0):
             raise StreamError(f"average window must be > 0 ms, got {self.average_window_ms:g}")
         if not 0 <= self.threshold <= 1:
@@ -233,6 +237,19 @@ class SmoothingConfig:
 
 
 DEFAULT_SMOOTHING = SmoothingConfig()
+
+
+def check_reachable(config: SmoothingConfig, hop_samples: int, sample_rate_hz: int) -> None:
+    """Refuse an averaging window that can never hold ``minimum_count`` results at this hop
+    (nothing would ever fire, silently)."""
+    window = round(config.average_window_ms * sample_rate_hz / 1000)
+    most = window // hop_samples + 1  # results whose time lies within the window, inclusive
+    if most < config.minimum_count:
+        raise StreamError(
+            f"an average over {config.average_window_ms:g} ms holds at most {most} results "
+            f"at a {1000 * hop_samples / sample_rate_hz:g} ms hop, so --min-count "
+            f"{config.minimum_count} is never reached: lengthen the window or lower the count"
+        )
 
 
 @dataclass(frozen=True)
@@ -427,6 +444,7 @@ class StreamingDetector:
         smoothing: SmoothingConfig = DEFAULT_SMOOTHING,
     ) -> None:
         self.scorer = StreamingScorer(model, hop_ms=hop_ms)
+        check_reachable(smoothing, self.scorer.hop_samples, model.spec.sample_rate_hz)
         self.smoother = PosteriorSmoother(
             model.labels,
             smoothing,

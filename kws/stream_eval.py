@@ -40,7 +40,9 @@ from kws.stream import (
     Detection,
     SmoothingConfig,
     WindowModel,
+    check_reachable,
     detections_at,
+    hop_frames,
     score_stream,
     smoothed_tops,
 )
@@ -72,8 +74,8 @@ class StreamMetrics:
     tf_correct_pct: float
     tf_wrong_pct: float
     tf_false_positive_pct: float
+    average_window_ms: float  # the averaging window the detections were made with
     latency_ms: list[float] = field(default_factory=list, repr=False)
-    average_window_ms: float = DEFAULT_SMOOTHING.average_window_ms
 
     @property
     def correct_pct(self) -> float:
@@ -125,6 +127,13 @@ class StreamReport:
     outcomes: list[str]  # per detection: correct, wrong, false_accept
     windows: list[StreamMetrics] = field(default_factory=list)  # each window, chosen threshold
 
+    def curve(self, average_window_ms: float | None = None) -> list[StreamMetrics]:
+        """The threshold sweep at one averaging window (default: the chosen one)."""
+        window = self.smoothing.average_window_ms
+        if average_window_ms is not None:
+            window = float(average_window_ms)
+        return [m for m in self.sweep if m.average_window_ms == window]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -144,8 +153,8 @@ def score_detections(
     *,
     seconds: float,
     threshold: float,
+    average_window_ms: float,
     tolerance_ms: float = DEFAULT_TOLERANCE_MS,
-    average_window_ms: float = DEFAULT_SMOOTHING.average_window_ms,
 ) -> tuple[StreamMetrics, list[str]]:
     """Match detections to the spoken words; see the module docstring."""
     tolerance = tolerance_ms / 1000
@@ -206,8 +215,8 @@ def score_detections(
         tf_correct_pct=pct(tf_correct),
         tf_wrong_pct=pct(tf_wrong),
         tf_false_positive_pct=pct(tf_fp),
-        latency_ms=latency,
         average_window_ms=average_window_ms,
+        latency_ms=latency,
     )
     return metrics, outcomes
 
@@ -230,9 +239,10 @@ def evaluate_stream(
     each window at the chosen threshold)."""
     rate = model.spec.sample_rate_hz
     seconds = len(audio) / rate
-    windows = sorted({smoothing.average_window_ms, *average_windows_ms})
-    for window in windows:  # a window <= 0 is refused before the model runs
-        dataclasses.replace(smoothing, average_window_ms=window)
+    windows = sorted({smoothing.average_window_ms, *map(float, average_windows_ms)})
+    hop_samples = hop_frames(model.spec, hop_ms) * model.spec.stride_samples
+    for window in windows:  # a window that cannot work is refused before the model runs
+        check_reachable(dataclasses.replace(smoothing, average_window_ms=window), hop_samples, rate)
     hops = score_stream(model, audio, hop_ms=hop_ms, chunk_ms=chunk_ms)
     tops = {w: smoothed_tops(hops, average_window_ms=w, sample_rate_hz=rate) for w in windows}
 

@@ -243,8 +243,17 @@ def test_window_sweep_equals_one_evaluation_per_window(rng: np.random.Generator)
     curves = {w: [str(m.to_dict(latencies=True)) for m in swept.sweep if m.average_window_ms == w]
               for w in (100, 300, 500)}  # fmt: skip
     assert len({tuple(c) for c in curves.values()}) == 3
+    chosen = [m for m in swept.sweep if m.average_window_ms == 300]
+    assert swept.curve() == swept.curve(300) == chosen and len(chosen) == len(thresholds)
+    assert {type(m.average_window_ms) for m in swept.sweep + swept.windows} == {float}
     with pytest.raises(StreamError, match="average window"):
         evaluate_stream(model, audio, truth, average_windows_ms=(0,))
+    # 30 ms holds at most 2 results 20 ms apart: a minimum count of 3 could never fire
+    with pytest.raises(StreamError, match="at most 2 results at a 20 ms hop"):
+        evaluate_stream(model, audio, truth, average_windows_ms=(30,))
+    with pytest.raises(StreamError, match="--min-count 3 is never reached"):
+        StreamingDetector(model, smoothing=SmoothingConfig(average_window_ms=30))
+    StreamingDetector(model, smoothing=SmoothingConfig(average_window_ms=40))  # 3 results fit
 
 
 def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
@@ -264,7 +273,10 @@ def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
         Detection("up", 0.8, 9.0),  # on nothing: false accept
         Detection("up", 0.8, 10.7),  # before the clip of the next word: false accept
     ]
-    m, outcomes = score_detections(found, truth, seconds=3600, threshold=0.5, tolerance_ms=750)
+    m, outcomes = score_detections(
+        found, truth, seconds=3600, threshold=0.5, average_window_ms=400.0, tolerance_ms=750
+    )
+    assert m.to_dict()["average_window_ms"] == 400.0
     assert (m.keywords, m.other_words) == (4, 1)
     assert (m.correct, m.wrong, m.missed) == (2, 1, 1)
     assert (m.false_accepts, m.false_accepts_on_words) == (4, 1)
@@ -383,7 +395,7 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
     assert len(read_truth(truth)) == 14
 
     result = runner.invoke(
-        app, ["listen", str(tone_run), "--file", str(wav), "--json", "--threshold", "0.5"]
+        app, ["listen", str(tone_run), "--file", str(wav), "--json", "--threshold", "0.2"]
     )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.output.splitlines()]
@@ -408,7 +420,7 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
             "--truth",
             str(truth),
             "--threshold",
-            "0.5",
+            "0.2",
             "--sweep-average-ms",
             "200,600",
             "--out",
@@ -426,7 +438,13 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
     windows = [w["average_window_ms"] for w in metrics["windows"]]
     assert windows == [200.0, SmoothingConfig().average_window_ms, 600.0]
     assert len(metrics["sweep"]) == 3 * len({r["threshold"] for r in metrics["sweep"]})
-    assert "averaging windows at threshold 0.5" in result.output
+    assert "averaging windows at threshold 0.2" in result.output
+    # the tiny tone model's scores stay low, so 0.2 is where it detects: the windows differ
+    windows_rows = metrics["windows"]
+    assert sum(w["correct"] + w["wrong"] + w["false_accepts"] for w in windows_rows) > 0
+    timing = [(w["correct"], w["false_accepts"], w["latency_median_ms"]) for w in windows_rows]
+    assert len(set(timing)) > 1
+    assert metrics["windows"][1]["correct"] == m["correct"]  # the chosen window
     assert (out / "sweep.png").stat().st_size > 0
     # the CLI's detections are the listen command's at the same threshold
     rows = (out / "detections.csv").read_text().splitlines()[1:]
@@ -436,9 +454,9 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
     model = load_window_model(tone_run)
     audio = sf.read(wav, dtype="float32")[0]
     report = evaluate_stream(
-        model, audio, read_truth(truth), smoothing=SmoothingConfig(threshold=0.5)
+        model, audio, read_truth(truth), smoothing=SmoothingConfig(threshold=0.2)
     )
-    assert report.operating.correct == m["correct"]
+    assert report.operating.to_dict() == m
 
 
 def test_cli_stream_errors_are_one_line(tone_run: Path, tmp_path: Path) -> None:
@@ -464,7 +482,11 @@ def test_cli_stream_errors_are_one_line(tone_run: Path, tmp_path: Path) -> None:
          "--out", str(wav / "eval")],
     )  # fmt: skip
     assert result.exit_code == 2 and "a.wav: is a file, not a folder" in result.output
-    for bad_windows, message in (("300,x", "--sweep-average-ms '300,x'"), ("0", "average window")):
+    for bad_windows, message in (
+        ("300,x", "--sweep-average-ms '300,x'"),
+        ("0", "--sweep-average-ms 0: average window must be > 0 ms"),
+        ("30", "--sweep-average-ms 30: an average over 30 ms holds at most 2 results"),
+    ):
         result = runner.invoke(
             app,
             ["stream-eval", str(tone_run), "--wav", str(wav), "--truth", str(good),

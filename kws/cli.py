@@ -1608,7 +1608,12 @@ def stream_eval_cli(
             for d, o in zip(report.detections, report.outcomes, strict=True)
         ],
     )
-    plot_stream_sweep(report.sweep, out / "sweep.png", title=f"{target} on {wav.name}")
+    plot_stream_sweep(
+        report.sweep,
+        out / "sweep.png",
+        title=f"{target} on {wav.name}",
+        chosen=smoothing.average_window_ms,
+    )
     table = Table(
         title=f"kws stream-eval {target} on {wav} ({report.seconds / 60:.1f} min)",
         show_edge=False,

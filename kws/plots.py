@@ -69,10 +69,13 @@ def plot_confusion(confusion: np.ndarray, labels: Sequence[str], out: Path, *, t
     _save(fig, out)
 
 
-def plot_stream_sweep(sweep: Sequence[Any], out: Path, *, title: str) -> None:
+def plot_stream_sweep(
+    sweep: Sequence[Any], out: Path, *, title: str, chosen: float | None = None
+) -> None:
     """The operating curve of a streaming detector: rates against the threshold, and false
     accepts per hour against the miss rate (each point one threshold); one curve per
-    averaging window when the sweep has several."""
+    averaging window when the sweep has several, the ``chosen`` window's drawn bold and
+    labelled with its thresholds (the others' labels would overlap)."""
     plt = _pyplot()
     windows = sorted({m.average_window_ms for m in sweep})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
@@ -86,13 +89,15 @@ def plot_stream_sweep(sweep: Sequence[Any], out: Path, *, title: str) -> None:
             ax1.plot(thresholds, [m.miss_pct for m in rows], label="missed")
         else:  # one curve per window: correct only, or the panel is unreadable
             ax1.plot(thresholds, [m.correct_pct for m in rows], label=f"correct{tag}")
+        labelled = len(windows) == 1 or window == chosen
         line = ax2.plot(
             [m.miss_pct for m in rows],
             [m.false_accepts_per_hour for m in rows],
             marker=".",
+            linewidth=2.5 if labelled else 1.2,
             label=f"average over {window:g} ms",
         )
-        for m in rows[:: max(1, len(rows) // 8)]:
+        for m in rows[:: max(1, len(rows) // 8)] if labelled else []:
             ax2.annotate(
                 f"{m.threshold:.2f}",
                 (m.miss_pct, m.false_accepts_per_hour),

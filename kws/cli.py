@@ -41,7 +41,6 @@ from kws.stream import (
     SmoothingConfig,
     StreamError,
     check_reachable,
-    hop_frames,
 )
 from kws.stream_eval import DEFAULT_TOLERANCE_MS
 from kws.synth import SynthError, SynthOptions
@@ -1561,12 +1560,11 @@ def stream_eval_cli(
     smoothing = _smoothing(threshold, average_ms, suppression_ms, min_count)
     model = _load_stream_model(target)
     rate = model.spec.sample_rate_hz
-    hop_samples = hop_frames(model.spec, hop_ms) * model.spec.stride_samples
-    check_reachable(smoothing, hop_samples, rate)
+    check_reachable(smoothing, model.spec, hop_ms)
     for window in windows:  # refused before the long part, naming the option
         try:
             check_reachable(
-                _smoothing(threshold, window, suppression_ms, min_count), hop_samples, rate
+                _smoothing(threshold, window, suppression_ms, min_count), model.spec, hop_ms
             )
         except StreamError as e:
             raise StreamError(f"--sweep-average-ms {window:g}: {e}") from None
@@ -1666,7 +1664,7 @@ def stream_eval_cli(
 def _parse_ms_list(text: str, option: str) -> list[float]:
     """'300,400' → [300.0, 400.0]; a value that is not a number is a one-line error."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        return [float(v) for v in parse_words(text)]
     except ValueError:
         raise StreamError(f"{option} {text!r}: expected milliseconds such as 300,400") from None
 

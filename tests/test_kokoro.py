@@ -78,6 +78,7 @@ def test_voices_are_fetched_verified_and_cached(tmp_path: Path, served: Path) ->
     with np.load(path) as npz:
         assert sorted(npz.files) == sorted(kokoro.KOKORO_VOICES)  # English only
         np.testing.assert_array_equal(npz["am_adam"], styles["am_adam"])
+    assert [p.name for p in cache.iterdir()] == [path.name]  # the package itself not kept
     (served / "voices.tgz").unlink()  # second call: from the cache, no network
     assert kokoro.voices_path(cache, archive) == path
 

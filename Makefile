@@ -34,6 +34,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/align_bench.py
 	$(BIN)/python bench/features_bench.py
 	$(BIN)/python bench/data_bench.py
+	$(BIN)/python bench/synth_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

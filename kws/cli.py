@@ -750,6 +750,16 @@ def train_cli(
             show_default=False,
         ),
     ] = None,
+    extra_keywords: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of keyword clips, one sub-folder per keyword (e.g. `kws record` or "
+            "`kws synth` + `kws align`), added to the training split; validation stays real.",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     label_smoothing: Annotated[
         float, typer.Option(help="Label smoothing of the cross-entropy.")
     ] = TRAIN_DEFAULTS["label_smoothing"],
@@ -937,6 +947,7 @@ def train_cli(
             silence_percentage=silence,
             unknown_percentage=unknown,
             extra_unknown=str(extra_unknown.resolve()) if extra_unknown else "",
+            extra_keywords=str(extra_keywords.resolve()) if extra_keywords else "",
         ),
     )
     result = _run_training(config, out, resume=resume, cache_dir=cache)

@@ -508,12 +508,12 @@ def _train_epochs(
     """`train` after its checks: the epochs, checkpoints and the finished run directory."""
     state_path = _state_path(run_dir)
     ckpt_dir = state_path.parent
+    data = _Data(config, cache_dir)  # bad data is refused before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir.mkdir(exist_ok=True)
     import keras
     import tensorflow as tf
 
-    data = _Data(config, cache_dir)
     steps = len(data.batches)
     started = now()
     if resume:

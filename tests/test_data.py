@@ -594,6 +594,38 @@ def test_extra_unknown_clips_join_training_only(tmp_path: Path, rng: np.random.G
     assert not (tmp_path / "run").exists()
 
 
+def test_extra_keyword_clips_join_training_as_their_keyword(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    root = make_dataset(tmp_path / "d", rng)
+    extra = tmp_path / "takes"
+    for word, n in (("yes", 2), ("no", 3)):
+        (extra / word).mkdir(parents=True)
+        for k in range(n):
+            sf.write(extra / word / f"v{k}.flac", rng.normal(0, 0.1, 16_000), 16_000)
+    plain = build_index(root, words=["yes", "no"], options=IndexOptions())
+    more = build_index(root, words=["yes", "no"], options=IndexOptions(extra_keywords=str(extra)))
+    added = [e for e in more.splits["training"] if e.is_extra]
+    assert sorted(e.label for e in added) == ["no", "no", "no", "yes", "yes"]
+    assert all(Path(e.path).parent.name == e.label for e in added)
+    for split in ("validation", "testing"):
+        assert more.splits[split] == plain.splits[split]
+    clips = load_split(more, "training", spec=features.FeatureSpec())
+    assert len(clips) == len(plain.splits["training"]) + 5 and clips.extra.sum() == 5
+    # a folder that is not a keyword is refused, naming it
+    (extra / "bird").mkdir()
+    sf.write(extra / "bird" / "v0.flac", rng.normal(0, 0.1, 16_000), 16_000)
+    with pytest.raises(DataError, match=r"named after keywords \['yes', 'no'\], found \['bird'\]"):
+        build_index(root, words=["yes", "no"], options=IndexOptions(extra_keywords=str(extra)))
+    result = runner.invoke(
+        app,
+        ["train", str(root), "--words", "yes,no", "--extra-keywords", str(extra),
+         "--out", str(tmp_path / "run")],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "found ['bird']" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 def test_random_channel_shapes_the_spectrum_within_its_ranges(rng: np.random.Generator) -> None:
     from kws.data.augment import CHANNEL_TILT_DB_PER_OCTAVE, random_channel
 

@@ -69,7 +69,7 @@ def which_set(filename: str, *, validation_percentage: float, testing_percentage
 @dataclass(frozen=True)
 class Example:
     """One item of a split: a file (path relative to the root), silence (path "") or a
-    clip from outside the dataset (--extra-unknown; absolute path)."""
+    clip from outside the dataset (--extra-unknown, --extra-keywords; absolute path)."""
 
     path: str
     label: str
@@ -95,6 +95,7 @@ class IndexOptions:
     sample_rate_hz: int = 16_000
     resample: bool = False
     extra_unknown: str = ""  # a folder of other-word clips added to training as _unknown_
+    extra_keywords: str = ""  # a folder of keyword clips (sub-folder = keyword) for training
 
     def __post_init__(self) -> None:
         for name in (
@@ -211,20 +212,50 @@ def scan_folders(
     return folders, index.skipped
 
 
-def _extra_unknown(options: IndexOptions, index: DataIndex) -> list[Example]:
-    """Every usable clip in the sub-folders of ``options.extra_unknown``, as training
-    ``_unknown_`` examples (absolute paths; validation and testing stay the dataset's own)."""
-    root = Path(options.extra_unknown).resolve()
+def _extra_clips(
+    folder: str, option: str, options: IndexOptions, index: DataIndex
+) -> dict[str, list[str]]:
+    """Every usable clip in the sub-folders of ``folder`` (absolute paths, per sub-folder);
+    skipped and resampled files are added to ``index``'s lists."""
+    root = Path(folder).resolve()
     if not root.is_dir():
-        raise DataError(f"{root}: --extra-unknown is not a folder")
+        raise DataError(f"{root}: {option} is not a folder")
     scratch = DataIndex(root, (), {s: [] for s in SPLITS}, [])
     folders = _scan(root, options, scratch)
-    files = [str(root / f) for name, fs in folders.items() if name != BACKGROUND_NOISE for f in fs]
-    if not files:
-        raise DataError(f"{root}: --extra-unknown has no usable .wav or .flac files in sub-folders")
+    found = {
+        name: [str(root / f) for f in fs]
+        for name, fs in folders.items()
+        if name != BACKGROUND_NOISE and fs
+    }
+    if not found:
+        raise DataError(f"{root}: {option} has no usable .wav or .flac files in sub-folders")
     index.resampled.extend(str(root / f) for f in scratch.resampled)
     index.skipped.extend((str(root / f), why) for f, why in scratch.skipped)
-    return [Example(f, LABEL_UNKNOWN) for f in files]
+    return found
+
+
+def _extra_examples(
+    options: IndexOptions, index: DataIndex, words: tuple[str, ...]
+) -> list[Example]:
+    """The training examples from outside the dataset: every clip under
+    ``options.extra_unknown`` as ``_unknown_``, and every clip under
+    ``options.extra_keywords``, whose sub-folders must be named after keywords, as that
+    keyword. Validation and testing stay the dataset's own."""
+    examples = []
+    if options.extra_unknown:
+        found = _extra_clips(options.extra_unknown, "--extra-unknown", options, index)
+        examples += [Example(f, LABEL_UNKNOWN) for fs in found.values() for f in fs]
+    if options.extra_keywords:
+        found = _extra_clips(options.extra_keywords, "--extra-keywords", options, index)
+        others = sorted(set(found) - set(words))
+        if others:
+            root = Path(options.extra_keywords).resolve()
+            raise DataError(
+                f"{root}: --extra-keywords folders must be named after keywords {list(words)}, "
+                f"found {others}"
+            )
+        examples += [Example(f, word) for word, fs in found.items() for f in fs]
+    return examples
 
 
 def build_index(
@@ -290,7 +321,7 @@ def build_index(
                 index.splits[split].append(Example(f, folder))
             else:
                 unknown[split].append(Example(f, LABEL_UNKNOWN))
-    extra = _extra_unknown(options, index) if options.extra_unknown else []
+    extra = _extra_examples(options, index, words)
     for split in SPLITS:
         examples = index.splits[split]
         wanted = len(examples)

@@ -86,7 +86,7 @@ class SplitClips:
     labels: np.ndarray  # (n,) int64
     silence: np.ndarray  # (n,) bool
     fingerprint: str  # SHA-256 over the files' relative paths and bytes
-    extra: np.ndarray  # (n,) bool: clips from outside the dataset (--extra-unknown)
+    extra: np.ndarray  # (n,) bool: clips from outside the dataset (--extra-*)
 
     def __len__(self) -> int:
         return len(self.labels)

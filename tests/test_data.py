@@ -594,6 +594,31 @@ def test_extra_unknown_clips_join_training_only(tmp_path: Path, rng: np.random.G
     assert not (tmp_path / "run").exists()
 
 
+def test_extra_clips_leave_the_dataset_splits_alone(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    # "yes" alone is a keyword: the other words make a pool of _unknown_ clips larger than
+    # each split draws from it, so a draw that depended on the extra clips would show
+    root = make_dataset(tmp_path / "d", rng, per_word=16)
+    options = {
+        "validation_percentage": 30.0,
+        "testing_percentage": 30.0,
+        "unknown_percentage": 20.0,
+    }
+    plain = build_index(root, words=["yes"], options=IndexOptions(**options))
+    extra = tmp_path / "more"
+    (extra / "bird").mkdir(parents=True)
+    for count in range(1, 9):
+        sf.write(extra / "bird" / f"v{count}.flac", rng.normal(0, 0.1, 16_000), 16_000)
+        more = build_index(
+            root, words=["yes"], options=IndexOptions(**options, extra_unknown=str(extra))
+        )
+        for split in ("validation", "testing"):
+            assert more.splits[split] == plain.splits[split], (count, split)
+        own = [e for e in more.splits["training"] if not e.is_extra]
+        assert sorted(own, key=str) == sorted(plain.splits["training"], key=str)
+
+
 def test_extra_keyword_clips_join_training_as_their_keyword(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:

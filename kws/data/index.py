@@ -66,6 +66,9 @@ def which_set(filename: str, *, validation_percentage: float, testing_percentage
     return "training"
 
 
+EXTRA_SHUFFLE = 0xE7  # seeds the generator that mixes --extra-* clips into training
+
+
 @dataclass(frozen=True)
 class Example:
     """One item of a split: a file (path relative to the root), silence (path "") or a
@@ -228,7 +231,10 @@ def _extra_clips(
         if name != BACKGROUND_NOISE and fs
     }
     if not found:
-        raise DataError(f"{root}: {option} has no usable .wav or .flac files in sub-folders")
+        first = (
+            f" ({root / scratch.skipped[0][0]}: {scratch.skipped[0][1]})" if scratch.skipped else ""
+        )
+        raise DataError(f"{root}: {option} has no usable .wav or .flac files in sub-folders{first}")
     index.resampled.extend(str(root / f) for f in scratch.resampled)
     index.skipped.extend((str(root / f), why) for f, why in scratch.skipped)
     return found
@@ -241,7 +247,7 @@ def _extra_examples(
     ``options.extra_unknown`` as ``_unknown_``, and every clip under
     ``options.extra_keywords``, whose sub-folders must be named after keywords, as that
     keyword. Validation and testing stay the dataset's own."""
-    examples = []
+    examples: list[Example] = []
     if options.extra_unknown:
         found = _extra_clips(options.extra_unknown, "--extra-unknown", options, index)
         examples += [Example(f, LABEL_UNKNOWN) for fs in found.values() for f in fs]
@@ -325,8 +331,6 @@ def build_index(
     for split in SPLITS:
         examples = index.splits[split]
         wanted = len(examples)
-        if split == "training":
-            examples.extend(extra)
         silence = math.ceil(wanted * options.silence_percentage / 100)
         examples.extend(Example("", LABEL_SILENCE) for _ in range(silence))
         pool = unknown[split]
@@ -335,4 +339,10 @@ def build_index(
         examples.extend(pool[i] for i in sorted(chosen))
         order = rng.permutation(len(examples))
         index.splits[split] = [examples[i] for i in order]
+    if extra:
+        # shuffled in by a generator of their own: the draws of the dataset's own splits
+        # (validation and testing above all) are the same with and without extra clips
+        training = index.splits["training"] + extra
+        order = np.random.default_rng([options.seed, EXTRA_SHUFFLE]).permutation(len(training))
+        index.splits["training"] = [training[i] for i in order]
     return index

@@ -14,7 +14,6 @@ as ``<model file>.calibration.json`` with the file's SHA-256, and `kws eval`, `k
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kws.data.index import LABEL_SILENCE, LABEL_UNKNOWN
+from kws.fsutil import file_sha256
 
 __all__ = [
     "DEFAULT_KEEP",
@@ -76,10 +76,6 @@ class Calibration:
 
 def calibration_path(model_file: Path) -> Path:
     return Path(model_file).with_name(Path(model_file).name + ".calibration.json")
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def fit_calibration(

@@ -33,6 +33,7 @@ from kws.demo import DemoConfig
 from kws.evaluate import EvalError
 from kws.export import DEFAULT_CALIBRATION, DEFAULT_MAX_DROP, ExportError, ModelFileError
 from kws.fsutil import atomic_path, check_output_folder
+from kws.kokoro import KokoroError
 from kws.live import DEFAULT_BLOCK_MS, LiveError
 from kws.record import RecordError, RecordOptions
 from kws.runs import RunFileError
@@ -76,6 +77,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     StreamError,
     LiveError,
     SynthError,
+    KokoroError,
     RecordError,
     CalibrationError,
     RunFileError,
@@ -1746,7 +1748,6 @@ def synth_cli(
 
     from kws.synth import (
         DEFAULT_ENGINES,
-        SynthError,
         SynthOptions,
         available_voices,
         synthesize_takes,
@@ -1762,11 +1763,7 @@ def synth_cli(
 
         folder = kokoro.default_cache_dir()
         console.print(f"Kokoro: model and voices in {escape(str(folder))} (fetched once)")
-        try:
-            kokoro.model_path(folder)
-            kokoro.voices_path(folder)
-        except kokoro.KokoroError as e:
-            raise SynthError(str(e)) from None
+        kokoro.prepare(folder)
     with progress_bar() as bar:
         task = bar.add_task("synthesising", total=len(words) * count)
         files = synthesize_takes(

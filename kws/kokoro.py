@@ -20,7 +20,6 @@ English, the others American.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.resources
 import itertools
 import shutil
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from kws.data.download import Archive, DownloadError, download_and_extract
-from kws.fsutil import atomic_path
+from kws.fsutil import atomic_path, file_sha256
 
 __all__ = [
     "KOKORO_VOICES",
@@ -41,6 +40,7 @@ __all__ = [
     "kokoro_available",
     "kokoro_version",
     "model_path",
+    "prepare",
     "speak",
     "voices_path",
 ]
@@ -104,18 +104,10 @@ def default_cache_dir() -> Path:
     return kws_cache() / "kokoro"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_path(cache_dir: Path) -> Path:
     """The model joined from its wheels into the cache (once), verified."""
     path = cache_dir / MODEL_NAME
-    if path.exists() and _sha256(path) == MODEL_SHA256:
+    if path.exists() and file_sha256(path) == MODEL_SHA256:
         return path
     if not kokoro_available():
         raise KokoroError(
@@ -126,7 +118,7 @@ def model_path(cache_dir: Path) -> Path:
         with tmp.open("wb") as out:
             for wheel in MODEL_WHEELS:
                 out.write((importlib.resources.files(wheel) / "part.bin").read_bytes())
-        got = _sha256(tmp)
+        got = file_sha256(tmp)
         if got != MODEL_SHA256:
             raise KokoroError(
                 f"{path}: the installed model wheels join to SHA-256 {got}, not the pinned "
@@ -164,13 +156,19 @@ def voices_path(cache_dir: Path, archive: Archive = VOICES_ARCHIVE) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=4)
+def prepare(cache_dir: Path) -> tuple[Path, Path]:
+    """The model and the voices in ``cache_dir``, made and verified once per process."""
+    return model_path(cache_dir), voices_path(cache_dir)
+
+
 @functools.lru_cache(maxsize=1)
-def _engine(cache_dir: str) -> Any:
+def _engine(cache_dir: Path) -> Any:
     """One loaded model per process (loading takes about a second)."""
     from kokoro_onnx import Kokoro
 
-    folder = Path(cache_dir)
-    return Kokoro(str(model_path(folder)), str(voices_path(folder)))
+    model, voices = prepare(cache_dir)
+    return Kokoro(str(model), str(voices))
 
 
 def speak(text: str, voice: str, *, speed: float, cache_dir: Path | None = None) -> np.ndarray:
@@ -180,7 +178,7 @@ def speak(text: str, voice: str, *, speed: float, cache_dir: Path | None = None)
         raise KokoroError(f"Kokoro has no voice {voice!r}")
     folder = cache_dir if cache_dir is not None else default_cache_dir()
     try:
-        engine = _engine(str(folder))
+        engine = _engine(Path(folder))
         style = np.mean([engine.get_voice_style(n) for n in names], axis=0)
     except KokoroError:
         raise

@@ -325,8 +325,8 @@ class _NoRetracingNotice(logging.Filter):
 def teacher_files(config: TrainConfig) -> list[dict[str, str]]:
     """Path and SHA-256 of each ``--teacher`` model file (what a run records to tell whether
     a teacher changed); `TrainError` for one that is not there."""
-    from kws.calibration import file_sha256
     from kws.evaluate import model_file
+    from kws.fsutil import file_sha256
 
     out = []
     for given in config.teachers:

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from kws.calibration import (
     CalibrationError,
     calibration_path,
-    file_sha256,
     fit_calibration,
     load_calibration,
 )
 from kws.cli import app
+from kws.fsutil import file_sha256
 from kws.stream import PosteriorSmoother, SmoothingConfig
 
 LABELS = ("_silence_", "_unknown_", "yes", "no")

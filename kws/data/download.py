@@ -15,7 +15,6 @@ what was verified. A second run finds the marker and does nothing.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import json
 import os
@@ -29,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from kws.fsutil import check_output_folder
+from kws.fsutil import check_output_folder, file_sha256
 
 __all__ = ["ARCHIVES", "Archive", "DownloadError", "archive_for", "download_and_extract"]
 
@@ -185,14 +184,11 @@ def _verify(archive: Archive, part: Path) -> None:
             f"{archive.name}: got {size} bytes, expected {archive.size}; the partial file was "
             "removed, rerun to download again"
         )
-    digest = hashlib.sha256()
-    with part.open("rb") as f:
-        while block := f.read(CHUNK_BYTES):
-            digest.update(block)
-    if digest.hexdigest() != archive.sha256:
+    got = file_sha256(part)
+    if got != archive.sha256:
         part.unlink()
         raise DownloadError(
-            f"{archive.name}: SHA-256 {digest.hexdigest()} does not match the published "
+            f"{archive.name}: SHA-256 {got} does not match the published "
             f"{archive.sha256}; the corrupt file was removed, rerun to download again"
         )
 

@@ -18,6 +18,7 @@ import numpy as np
 
 import features
 from kws import data as kdata
+from kws.calibration import keyword_scores
 
 __all__ = [
     "EvalError",
@@ -116,7 +117,8 @@ RECALL_LEVELS = (0.90, 0.95)
 @dataclass(frozen=True)
 class OperatingCurve:
     """Keyword recall against non-keyword rejection over one global threshold on the
-    keyword score (the largest keyword probability; the keyword given is its argmax).
+    keyword score (the keyword given is the most probable one; its score is the one that
+    `kws.calibration` thresholds, its probability against ``_unknown_``'s).
 
     ``rejection_at_recall[r]``: the rejection of the highest threshold that keeps recall ≥ r
     (None where even threshold 0 does not reach r); ``equal_error_rate``: where the miss
@@ -152,8 +154,8 @@ def operating_curve(
     is_other = truth == labels.index(kdata.LABEL_UNKNOWN)
     if not is_keyword.any() or not is_other.any() or columns.size == 0:
         return None
-    score = probs[:, columns].max(axis=1)
     given = columns[probs[:, columns].argmax(axis=1)]
+    score = keyword_scores(probs, labels)[np.arange(len(probs)), given]
     hits = np.sort(score[is_keyword & (given == truth)])[::-1]  # accepted and right, best first
     others = np.sort(score[is_other])
     n_keywords, n_others = int(is_keyword.sum()), others.size

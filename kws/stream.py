@@ -15,10 +15,11 @@ chunked (bit for bit).
 
 `PosteriorSmoother` follows TensorFlow Lite Micro's RecognizeCommands: scores are averaged
 over a window of time, the top keyword fires when its average reaches the threshold and at
-least ``minimum_count`` results are in the window (a model's calibration, `kws.calibration`,
-raises the threshold of each keyword to its own where that is higher), and nothing fires
-again within the
-suppression time after a detection (the same word may fire again once it has passed).
+least ``minimum_count`` results are in the window (with a model's calibration,
+`kws.calibration`, the averages must also pass the keyword's own threshold, on the same score
+as for single clips: the keyword's average against ``_unknown_``'s, a / (a + u)), and nothing
+fires again within the suppression time after a detection (the same word may fire again once
+it has passed).
 Unlike RecognizeCommands, a *different* word cannot fire inside the suppression time either:
 in a stream of one-second words a second label that soon is the same word scored twice.
 """
@@ -323,19 +324,18 @@ class _Decider:
         floors: np.ndarray | None = None,
     ) -> None:
         self.config, self.keyword, self.suppression = config, keyword, suppression
-        # per-label thresholds: the configured one, raised to the calibration's where higher
-        self.thresholds = np.full(len(keyword), config.threshold)
-        if floors is not None:
-            self.thresholds = np.maximum(self.thresholds, floors)
+        # the calibration's per-label thresholds on the score against _unknown_ (0: none)
+        self.floors = np.zeros(len(keyword)) if floors is None else np.asarray(floors, float)
         self.reset()
 
     def reset(self) -> None:
         self.last_sample: int | None = None
 
-    def step(self, top: int, score: float, count: int, sample: int) -> bool:
+    def step(self, top: int, score: float, versus: float, count: int, sample: int) -> bool:
+        """``score``: the top label's average; ``versus``: that against ``_unknown_``'s."""
         if count < self.config.minimum_count or not self.keyword[top]:
             return False
-        if score < self.thresholds[top]:
+        if score < self.config.threshold or versus < self.floors[top]:
             return False
         if self.last_sample is not None and sample - self.last_sample <= self.suppression:
             return False
@@ -364,6 +364,7 @@ class PosteriorSmoother:
         keyword = np.array([label not in NON_KEYWORDS for label in self.labels])
         if not keyword.any():
             raise StreamError(f"no keyword among the model's labels {list(self.labels)}")
+        self.unknown = _unknown_index(self.labels)
         self.averager = ScoreAverager(window_samples=self._samples(config.average_window_ms))
         if class_thresholds is not None and len(class_thresholds) != len(self.labels):
             raise StreamError(f"{len(class_thresholds)} thresholds for {len(self.labels)} labels")
@@ -384,36 +385,58 @@ class PosteriorSmoother:
             raise StreamError(f"{len(scores)} scores for {len(self.labels)} labels")
         average, count = self.averager.push(scores, sample)
         top = int(np.argmax(average))
-        if not self.decider.step(top, float(average[top]), count, sample):
+        versus = _versus_unknown(average, top, self.unknown)
+        if not self.decider.step(top, float(average[top]), versus, count, sample):
             return None
         return Detection(self.labels[top], float(average[top]), sample / self.sample_rate_hz)
 
 
+def _unknown_index(labels: Sequence[str]) -> int | None:
+    return tuple(labels).index(LABEL_UNKNOWN) if LABEL_UNKNOWN in labels else None
+
+
+def _versus_unknown(average: np.ndarray, top: int, unknown: int | None) -> float:
+    """The top label's averaged score against ``_unknown_``'s (`kws.calibration`); 1 for
+    labels without ``_unknown_`` (no calibration applies to them)."""
+    if unknown is None:
+        return 1.0
+    total = float(average[top]) + float(average[unknown])
+    return float(average[top]) / total if total > 0 else 0.0
+
+
 def smoothed_tops(
-    hops: Iterable[WindowScores], *, average_window_ms: float, sample_rate_hz: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(end samples, top label ids, top averaged scores, counts) of a scored stream: what the
-    smoother decides on, computed once so that many thresholds can be tried cheaply."""
+    hops: Iterable[WindowScores],
+    *,
+    labels: Sequence[str],
+    average_window_ms: float,
+    sample_rate_hz: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(end samples, top label ids, top averaged scores, those against ``_unknown_``,
+    counts) of a scored stream: what the smoother decides on, computed once so that many
+    thresholds can be tried cheaply."""
     averager = ScoreAverager(window_samples=round(average_window_ms * sample_rate_hz / 1000))
-    ends, tops, best, counts = [], [], [], []
+    unknown = _unknown_index(labels)
+    ends, tops, best, versus, counts = [], [], [], [], []
     for hop in hops:
         average, count = averager.push(hop.scores, hop.end_sample)
         top = int(np.argmax(average))
         ends.append(hop.end_sample)
         tops.append(top)
         best.append(float(average[top]))
+        versus.append(_versus_unknown(average, top, unknown))
         counts.append(count)
     return (
         np.array(ends, np.int64),
         np.array(tops, np.int64),
         np.array(best, np.float64),
+        np.array(versus, np.float64),
         np.array(counts, np.int64),
     )
 
 
 def detections_at(
     labels: Sequence[str],
-    tops: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    tops: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     config: SmoothingConfig,
     *,
     sample_rate_hz: int,
@@ -426,8 +449,8 @@ def detections_at(
     )
     decider = smoother.decider
     out = []
-    for end, top, score, count in zip(*tops, strict=True):
-        if decider.step(int(top), float(score), int(count), int(end)):
+    for end, top, score, versus, count in zip(*tops, strict=True):
+        if decider.step(int(top), float(score), float(versus), int(count), int(end)):
             out.append(
                 Detection(smoother.labels[int(top)], float(score), int(end) / sample_rate_hz)
             )

@@ -241,7 +241,10 @@ def evaluate_stream(
         config = dataclasses.replace(smoothing, average_window_ms=window)
         check_reachable(config, model.spec, hop_ms)
     hops = score_stream(model, audio, hop_ms=hop_ms, chunk_ms=chunk_ms)
-    tops = {w: smoothed_tops(hops, average_window_ms=w, sample_rate_hz=rate) for w in windows}
+    tops = {
+        w: smoothed_tops(hops, labels=model.labels, average_window_ms=w, sample_rate_hz=rate)
+        for w in windows
+    }
 
     def at(window: float, threshold: float) -> tuple[StreamMetrics, list[Detection], list[str]]:
         config = dataclasses.replace(smoothing, threshold=threshold, average_window_ms=window)

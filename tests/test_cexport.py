@@ -15,6 +15,7 @@ from conftest import train_tiny_run
 from typer.testing import CliRunner
 
 import models
+from kws.calibration import Calibration
 from kws.cli import app
 from kws.export import chost, cmodel, cortexm
 from kws.export.cmodel import CModelError, _Buffer, _plan, write_c_model
@@ -273,9 +274,11 @@ def _check_cpp_caller(run: Path, c_dir: Path) -> None:
 
 
 def _check_calibrated_decision(run: Path, c_dir: Path) -> None:
-    """kws_decide applies the export's int8 thresholds exactly as Calibration.predict."""
+    """kws_decide applies the export's rejection rule exactly as Calibration.predict does on
+    the dequantised scores."""
     report = json.loads((run / "export" / "report.json").read_text())
-    thresholds = np.asarray(report["calibration"]["thresholds_int8"])
+    rule = report["calibration"]["int8_rule"]
+    calibration = Calibration.from_dict(report["calibration"])
     main = run.parent / "decide_main.c"
     main.write_text(
         '#include <stdio.h>\n#include "kws.h"\nint main(void) {\n'
@@ -290,14 +293,14 @@ def _check_calibrated_decision(run: Path, c_dir: Path) -> None:
         check=True, capture_output=True,
     )  # fmt: skip
     rng = np.random.default_rng(4)
-    high = min(int(thresholds.max()) + 8, 128)  # best scores around the thresholds
-    scores = rng.integers(-128, high, (500, len(thresholds))).astype(np.int8)
+    n = len(calibration.labels)
+    scores = rng.integers(-128, 128, (2000, n)).astype(np.int8)  # keyword vs _unknown_ varies
     out = subprocess.run([str(exe)], input=scores.tobytes(), capture_output=True, check=True)
     decided = np.array(out.stdout.split(), dtype=int)
-    top = scores.argmax(axis=1)
-    expected = np.where(scores[np.arange(len(scores)), top] < thresholds[top], 1, top)
-    np.testing.assert_array_equal(decided, expected)
-    if thresholds[2:].max() > -128:
+    probs = (scores.astype(np.float64) - rule["zero_point"]) / 256.0
+    np.testing.assert_array_equal(decided, calibration.predict(probs))
+    if max(rule["numerators"]) > 0:
+        top = scores.argmax(axis=1)
         assert (decided == 1).sum() > (top == 1).sum()  # some keywords were rejected
 
 

@@ -93,7 +93,7 @@ def test_cli_export_writes_verified_files(run: Path) -> None:
     )
     assert calibrated.calibration is not None
     assert calibrated.accuracy == pytest.approx(report["calibration"]["validation_accuracy"])
-    assert "kKwsThresholdsInt8" in (out / "labels.h").read_text()
+    assert "kKwsThresholdNum" in (out / "labels.h").read_text()
     assert (
         "TFLM vs LiteRT reference kernels" in result.output and "100.00% identical" in result.output
     )

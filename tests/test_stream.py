@@ -196,14 +196,24 @@ def test_smoother_rejects_bad_settings() -> None:
 def test_sweep_shortcut_equals_the_smoother(rng: np.random.Generator) -> None:
     model = LinearModel(features.preset("mlperf-tiny"))
     hops = score_stream(model, _speechy(rng, 6.0))
+    tops = smoothed_tops(hops, labels=LABELS, average_window_ms=200, sample_rate_hz=RATE)
+    # calibrated: floors on the score against _unknown_, at the median of the keyword hops
+    level = float(np.median(tops[3][tops[1] >= 2]))
+    floors = np.array([0.0, 0.0, level, level, level])
+    counts = []
     for threshold in (0.0, 0.3, 0.5):
-        config = SmoothingConfig(threshold=threshold, average_window_ms=200, suppression_ms=400)
-        smoother = PosteriorSmoother(LABELS, config, sample_rate_hz=RATE)
-        direct = [smoother.update(h.scores, sample=h.end_sample) for h in hops]
-        tops = smoothed_tops(hops, average_window_ms=200, sample_rate_hz=RATE)
-        assert detections_at(LABELS, tops, config, sample_rate_hz=RATE) == [
-            d for d in direct if d is not None
-        ]
+        for class_thresholds in (None, floors):
+            config = SmoothingConfig(threshold=threshold, average_window_ms=200, suppression_ms=400)
+            smoother = PosteriorSmoother(
+                LABELS, config, sample_rate_hz=RATE, class_thresholds=class_thresholds
+            )
+            direct = [smoother.update(h.scores, sample=h.end_sample) for h in hops]
+            shortcut = detections_at(
+                LABELS, tops, config, sample_rate_hz=RATE, class_thresholds=class_thresholds
+            )
+            assert shortcut == [d for d in direct if d is not None]
+            counts.append(len(shortcut))
+    assert counts[0] > counts[1] > 0  # the floors rejected some detections, not all
 
 
 def test_window_sweep_equals_one_evaluation_per_window(rng: np.random.Generator) -> None:

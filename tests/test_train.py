@@ -493,8 +493,10 @@ def test_operating_curve_equals_a_brute_force_threshold_sweep() -> None:
     probs = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 2)  # ties
     curve = operating_curve(probs, truth, labels, recall_levels=(0.5, 0.8, 0.999))
     assert curve is not None
-    score = probs[:, 2:].max(axis=1)
-    right = 2 + probs[:, 2:].argmax(axis=1) == truth
+    given = 2 + probs[:, 2:].argmax(axis=1)
+    top = probs[np.arange(len(probs)), given]
+    score = top / (top + probs[:, 1])  # the keyword's probability against _unknown_'s
+    right = given == truth
     keyword, other = truth >= 2, truth == 1
     points = []  # (recall, rejection) at every threshold, by brute force
     for t in [*np.unique(score), np.inf]:

@@ -26,7 +26,7 @@ import numpy as np
 import features
 import models
 from kws import data as kdata
-from kws.calibration import DEFAULT_KEEP, calibration_path, fit_calibration
+from kws.calibration import DEFAULT_KEEP, Int8Rule, calibration_path, fit_calibration
 from kws.export.convert import strip_names, to_tflite
 from kws.export.csources import write_c_sources
 from kws.export.runtime import (
@@ -243,7 +243,8 @@ def export(
         lite = TFLiteModel(int8_flat, name="model_int8.tflite")
         ref = TFLiteModel(int8_flat, name="model_int8.tflite", reference=True)
         raw = lite.input_q.quantize(val_x)
-        int8_probs = lite.output_q.dequantize(lite.run_raw(raw))
+        int8_out = lite.run_raw(raw).reshape(len(raw), -1)
+        int8_probs = lite.output_q.dequantize(int8_out)
         int8_acc = evaluate_arrays(int8_probs, val.labels, labels).accuracy
         report["accuracy"]["int8_tflite"] = int8_acc
         report["accuracy"]["drop_points"] = round(100 * (float_acc - int8_acc), 3)
@@ -254,18 +255,21 @@ def export(
             model_sha256=hashlib.sha256(int8_flat).hexdigest(),
         )  # fmt: skip
         write_json(calibration_path(out / "model_int8.tflite"), rejection.to_dict())
-        thresholds_int8 = [
-            int(np.clip(np.ceil(t / lite.output_q.scale) + lite.output_q.zero_point, -128, 127))
-            if t > 0
-            else -128
-            for t in rejection.thresholds
-        ]
+        # the same decisions in integers, for the C spotter and TFLM's labels.h
+        rule = Int8Rule.of(rejection, zero_point=lite.output_q.zero_point)
+        calibrated = rejection.predict(int8_probs)
+        if not np.array_equal(rule.decide(int8_out), calibrated):
+            raise ExportError("the int8 rejection rule disagrees with the calibration")
         calibrated_acc = evaluate_arrays(
-            int8_probs, val.labels, labels, predicted=rejection.predict(int8_probs)
+            int8_probs, val.labels, labels, predicted=calibrated
         ).accuracy
         report["calibration"] = {
             **rejection.to_dict(),
-            "thresholds_int8": thresholds_int8,
+            "int8_rule": {
+                "numerators": list(rule.numerators),
+                "denominators": list(rule.denominators),
+                "zero_point": rule.zero_point,
+            },
             "validation_accuracy": calibrated_acc,
         }
 
@@ -307,7 +311,7 @@ def export(
             input_zero_point=lite.input_q.zero_point,
             sample_input=raw[0].reshape(-1),
             sample_output=ref_out[0].reshape(-1),
-            thresholds_int8=thresholds_int8,
+            rejection=rule,
         )
         report["arm_cortex_m4"] = _arm_sizes(out)
         flash = len(int8_flat) + RUNTIME_FLASH_BYTES
@@ -343,7 +347,7 @@ def export(
                     raw_inputs=raw,
                     reference_outputs=ref_out,
                     audio=audio.astype(np.int16),
-                    thresholds_int8=thresholds_int8,
+                    rejection=rule,
                     debug_layers=debug_layers,
                     say=say,
                 )

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 import features
+from kws.calibration import Int8Rule
 from kws.export import cfront, chost, cortexm
 from kws.export.cmodel import CModel, CModelError, write_c_model
 from kws.export.runtime import TFLiteModel
@@ -73,18 +74,25 @@ def write_spotter(
     out: Path,
     model: CModel,
     labels: Sequence[str],
-    thresholds_int8: Sequence[int] | None = None,
+    rejection: Int8Rule | None = None,
 ) -> list[Path]:
     """kws.h/kws.c: the front end and the model behind one call, in one static arena (the
     front end's scratch overlaps the model's activations, never its input tensor), and the
-    calibrated decision (`kws calibrate`'s per-label thresholds as int8 scores)."""
+    calibrated decision (`kws calibrate`'s per-label thresholds as `Int8Rule` fractions)."""
     n = len(labels)
     if n != model.output_size:
         raise CExportError(f"{n} labels for a model with {model.output_size} outputs")
-    thresholds = list(thresholds_int8) if thresholds_int8 is not None else [-128] * n
-    if len(thresholds) != n or "_unknown_" not in labels:
-        raise CExportError("thresholds need one value per label and an _unknown_ label")
+    if "_unknown_" not in labels:
+        raise CExportError("the spotter needs an _unknown_ label")
     unknown = list(labels).index("_unknown_")
+    numerators = list(rejection.numerators) if rejection else [0] * n
+    denominators = list(rejection.denominators) if rejection else [1] * n
+    if rejection is not None and (
+        len(numerators) != n
+        or rejection.unknown != unknown
+        or rejection.zero_point != model.output_zero_point
+    ):
+        raise CExportError("the rejection rule was made for other labels or another model")
     header = (
         GUARD
         + f"""#ifndef KWS_H_
@@ -114,12 +122,16 @@ int32_t kws_classify(const int16_t *audio, int8_t *scores);
 /* Index of the _unknown_ label. */
 #define KWS_UNKNOWN {unknown}
 
-/* Per-label thresholds on the int8 scores, from the export's calibration (`kws calibrate`:
- * the score that keeps 97 % of each keyword's validation examples); -128 means none. */
-extern const int8_t kws_thresholds[KWS_NUM_LABELS];
+/* Per-label thresholds from the export's calibration (`kws calibrate`: the score that keeps
+ * 97 % of each keyword's validation examples), as fractions num/den of the score of the
+ * label against _unknown_; 0/1 means none. */
+extern const uint16_t kws_threshold_num[KWS_NUM_LABELS];
+extern const uint16_t kws_threshold_den[KWS_NUM_LABELS];
 
-/* The calibrated decision on kws_classify's scores: the best label, or KWS_UNKNOWN when
- * that label's score is below its threshold (rejects what only resembles a keyword). */
+/* The calibrated decision on kws_classify's scores: the best label (the first on ties), or
+ * KWS_UNKNOWN when it is a keyword whose score against _unknown_, a / (a + u) with
+ * a = scores[best] - zero point and u = scores[KWS_UNKNOWN] - zero point, is below its
+ * threshold (rejects what only resembles a keyword). Integer arithmetic only. */
 int32_t kws_decide(const int8_t *scores);
 
 /* Bytes of the static arena (front-end scratch and model activations). */
@@ -164,14 +176,19 @@ const char *const kws_labels[KWS_NUM_LABELS] = {{
 {names}
 }};
 
-const int8_t kws_thresholds[KWS_NUM_LABELS] = {{{", ".join(str(int(t)) for t in thresholds)}}};
+const uint16_t kws_threshold_num[KWS_NUM_LABELS] = {{{", ".join(map(str, numerators))}}};
+const uint16_t kws_threshold_den[KWS_NUM_LABELS] = {{{", ".join(map(str, denominators))}}};
 
 int32_t kws_decide(const int8_t *scores) {{
   int32_t best = 0;
   for (int32_t i = 1; i < KWS_NUM_LABELS; ++i) {{
     if (scores[i] > scores[best]) best = i;
   }}
-  return scores[best] < kws_thresholds[best] ? KWS_UNKNOWN : best;
+  /* keyword c stays iff a / (a + u) >= num / den, i.e. a * (den - num) >= num * u */
+  const int32_t a = (int32_t)scores[best] - KWS_MODEL_OUTPUT_ZERO_POINT;
+  const int32_t u = (int32_t)scores[KWS_UNKNOWN] - KWS_MODEL_OUTPUT_ZERO_POINT;
+  const int32_t num = kws_threshold_num[best], den = kws_threshold_den[best];
+  return a * (den - num) < num * u ? KWS_UNKNOWN : best;
 }}
 
 int32_t kws_classify(const int16_t *audio, int8_t *scores) {{
@@ -373,7 +390,7 @@ def export_c(
     raw_inputs: np.ndarray,
     reference_outputs: np.ndarray,
     audio: np.ndarray,
-    thresholds_int8: Sequence[int] | None = None,
+    rejection: Int8Rule | None = None,
     debug_layers: bool = False,
     arm: bool = True,
     say: Callable[[str], None] | None = None,
@@ -391,7 +408,7 @@ def export_c(
     cfront.write_front_end(
         out, spec, input_scale=model.input_scale, input_zero_point=model.input_zero_point
     )
-    write_spotter(out, model, labels, thresholds_int8)
+    write_spotter(out, model, labels, rejection)
     scratch = cfront.scratch_bytes(spec)
     report: dict[str, Any] = {
         "files": sorted(p.name for p in out.iterdir() if p.is_file()),

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import features
+from kws.calibration import Int8Rule
 from kws.fsutil import atomic_path
 
 __all__ = ["write_c_sources"]
@@ -59,7 +60,7 @@ def write_c_sources(
     input_zero_point: int,
     sample_input: np.ndarray,
     sample_output: np.ndarray,
-    thresholds_int8: Sequence[int] | None = None,
+    rejection: Int8Rule | None = None,
 ) -> list[Path]:
     """Write model_data.h/.cc, feature_spec.h, labels.h, sample_io.h into ``out``.
 
@@ -137,13 +138,18 @@ static const float kKwsDct[KWS_MEL_BANDS * KWS_NUM_COEFFICIENTS] = {{
 """,
     )
     names = ",\n".join(f'  "{label}"' for label in labels)
-    rejection = ""
-    if thresholds_int8 is not None:
-        values = ", ".join(str(int(t)) for t in thresholds_int8)
-        rejection = f"""
-// Calibrated rejection (kws calibration): when the top output is a keyword and its int8
-// score is below its threshold here, answer _unknown_ instead. -128 = no threshold.
-static const signed char kKwsThresholdsInt8[KWS_NUM_LABELS] = {{{values}}};
+    decision = ""
+    if rejection is not None:
+        num = ", ".join(map(str, rejection.numerators))
+        den = ", ".join(map(str, rejection.denominators))
+        zp, unknown = rejection.zero_point, rejection.unknown
+        decision = f"""
+// Calibrated rejection (kws calibration): take the top output c (the first on ties); with
+// a = out[c] - ({zp}) and u = out[{unknown}] - ({zp}) (label {unknown} is _unknown_), answer
+// _unknown_ instead when a * (den[c] - num[c]) < num[c] * u: c's score against _unknown_,
+// a / (a + u), is below its threshold num/den. 0/1 = no threshold.
+static const unsigned short kKwsThresholdNum[KWS_NUM_LABELS] = {{{num}}};
+static const unsigned short kKwsThresholdDen[KWS_NUM_LABELS] = {{{den}}};
 """
     _write(
         out / "labels.h",
@@ -155,7 +161,7 @@ static const signed char kKwsThresholdsInt8[KWS_NUM_LABELS] = {{{values}}};
 static const char* const kKwsLabels[KWS_NUM_LABELS] = {{
 {names},
 }};
-{rejection}
+{decision}
 #endif  // KWS_LABELS_H_
 """,
     )

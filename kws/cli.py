@@ -26,6 +26,7 @@ from kws import __version__
 from kws.alignment import align_summary, default_jobs, write_align_report
 from kws.audio import AudioError
 from kws.calibration import DEFAULT_KEEP, CalibrationError
+from kws.data.augment import DEFAULT_NEGATIVE_KINDS, NEGATIVE_KINDS
 from kws.data.download import DownloadError
 from kws.data.index import DataError, IndexOptions
 from kws.data.streams import StreamOptions
@@ -599,6 +600,66 @@ def data_make_stream_cli(
     table.add_row("recording", str(out))
     table.add_row("truth", str(truth))
     console.print(table)
+
+
+@data_app.command("negatives")
+@reports_errors
+def data_negatives_cli(
+    data_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="Dataset folder: one sub-folder per word (+ _background_noise_).",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    words: Annotated[
+        str, typer.Option(help="Keywords, comma-separated, e.g. yes,no,up.", show_default=False)
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder: one sub-folder per kind.", show_default=False),
+    ],
+    count: Annotated[int, typer.Option(help="Clips in the folder when done.")] = 1000,
+    kinds: Annotated[
+        str,
+        typer.Option(help=f"Kinds, comma-separated, from: {', '.join(NEGATIVE_KINDS)}."),
+    ] = ",".join(DEFAULT_NEGATIVE_KINDS),
+    seed: Annotated[int, typer.Option(help="Seed: clip n comes from (seed, n).")] = 0,
+    validation: ValidationOption = INDEX_DEFAULTS.validation_percentage,
+    testing: TestingOption = INDEX_DEFAULTS.testing_percentage,
+    preset: PresetOption = None,
+    spec: SpecOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """Non-keyword clips cut from the training split's keywords (onsets, codas, reversed
+    words, splices, consonant swaps), as --negatives makes them: to listen to, or to train
+    on with --extra-unknown. A rerun adds only what is missing."""
+    from kws.data import default_cache_dir
+    from kws.data.negatives import make_negatives
+
+    with progress_bar() as bar:
+        task = bar.add_task("cutting", total=count)
+        report = make_negatives(
+            data_dir, words=parse_words(words), out=out, count=count,
+            kinds=parse_words(kinds), seed=seed,
+            options=IndexOptions(validation_percentage=validation, testing_percentage=testing),
+            spec=resolve_spec(preset, spec), cache_dir=cache_dir or default_cache_dir(),
+            progress=lambda done, total: bar.update(task, completed=done),
+        )  # fmt: skip
+    table = Table(title=f"kws data negatives → {out}", show_edge=False)
+    table.add_column("kind")
+    table.add_column("clips", justify="right")
+    for kind, n in report.per_kind.items():
+        table.add_row(kind, str(n))
+    console.print(table)
+    console.print(
+        f"{report.written} written, {report.kept} already there; cut from "
+        f"{report.source_clips} keyword clips of the training split; "
+        f"manifest: {out / 'negatives.json'}",
+        highlight=False,
+    )
 
 
 def parse_words(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -769,3 +770,82 @@ def test_random_reverb_convolves_each_word_with_its_room(rng: np.random.Generato
     assert np.array_equal(some[~rows], impulses[~rows]) and some[rows, 4100:].any()
     with pytest.raises(DataError, match="reverb"):
         AugmentConfig(reverb=-0.1)
+
+
+def test_cli_negatives_folder_is_seeded_resumable_and_trainable(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """`kws data negatives`: training-split keywords cut up into numbered files per kind; a
+    rerun (after Ctrl-C, or with a larger count) makes only what is missing and the same
+    bytes; another recipe is refused; the folder works as --extra-unknown."""
+    from conftest import make_word_dataset
+
+    from kws.data.negatives import make_negatives
+
+    data = make_word_dataset(tmp_path / "words", rng)
+    out, cache = tmp_path / "neg", tmp_path / "cache"
+    words, kinds = ["yes", "no", "up"], "onset,reversed,splice"
+
+    def negatives(count: int = 30, kinds: str = kinds, seed: int = 0) -> Any:
+        return runner.invoke(app, [
+            "data", "negatives", str(data), "--words", ",".join(words), "--out", str(out),
+            "--count", str(count), "--kinds", kinds, "--seed", str(seed),
+            "--cache-dir", str(cache),
+        ])  # fmt: skip
+
+    result = negatives()
+    assert result.exit_code == 0, result.output
+    assert "30 written, 0 already there" in result.output
+    files = sorted(out.glob("*/*.wav"))
+    assert len(files) == 30 and {f.parent.name for f in files} == {"onset", "reversed", "splice"}
+    for f in files:
+        _, *sources = f.stem.split("_")
+        assert set(sources) <= set(words)
+        assert len(sources) == (2 if f.parent.name == "splice" else 1)
+        if len(sources) == 2:
+            assert sources[0] != sources[1]  # a splice joins two different keywords
+        audio, rate = sf.read(f)
+        assert rate == 16_000 and audio.shape == (16_000,) and 0.99 < np.abs(audio).max() <= 1
+    assert sorted(int(f.stem.split("_")[0]) for f in files) == list(range(30))
+    manifest = json.loads((out / "negatives.json").read_text())
+    index = build_index(data, words=words)
+    training = load_split(index, "training", spec=features.preset("mlperf-tiny"))
+    assert manifest["data_fingerprint"] == training.fingerprint  # the training split only
+    before = {f.name: f.read_bytes() for f in files}
+
+    # interrupted after 10 clips: those 10 are whole files, nothing half-written is left
+    for f in files:
+        f.unlink()
+
+    def stop(done: int, total: int) -> None:
+        if done == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make_negatives(
+            data, words=words, out=out, count=30, kinds=kinds.split(","), cache_dir=cache,
+            progress=stop,
+        )  # fmt: skip
+    assert len(list(out.glob("*/*.wav"))) == 10
+    assert {p.name for p in out.rglob("*") if p.is_file()} <= set(before) | {"negatives.json"}
+    # the rerun finishes with the same bytes, and a larger count adds to the folder
+    result = negatives(count=40)
+    assert result.exit_code == 0, result.output
+    assert "30 written, 10 already there" in result.output
+    after = {f.name: f.read_bytes() for f in out.glob("*/*.wav")}
+    assert len(after) == 40 and all(after[name] == b for name, b in before.items())
+
+    # another recipe is refused in one line, and nothing is added
+    result = negatives(seed=1)
+    assert result.exit_code == 2 and "made with other settings (seed)" in result.output
+    result = negatives(kinds="onset")
+    assert result.exit_code == 2 and "other settings (kinds)" in result.output
+    result = negatives(kinds="onset,mumble")
+    assert result.exit_code == 2 and "--kinds must be" in result.output
+    assert len(list(out.glob("*/*.wav"))) == 40
+
+    # as --extra-unknown: 40 more _unknown_ training clips, validation and testing unchanged
+    options = IndexOptions(extra_unknown=str(out))
+    extra = build_index(data, words=words, options=options)
+    assert len(extra.splits["training"]) == len(index.splits["training"]) + 40
+    assert extra.splits["validation"] == index.splits["validation"]

@@ -22,8 +22,10 @@ from kws.data.index import DataError
 
 __all__ = [
     "AugmentConfig",
+    "Negative",
     "NoiseBank",
     "augment_clips",
+    "keyword_negative",
     "keyword_negatives",
     "random_channel",
     "random_reverb",
@@ -455,48 +457,78 @@ def keyword_negatives(
     ``normalize``: scale each to a peak of 1, as decoded clips are."""
     if not kinds or any(k not in NEGATIVE_KINDS for k in kinds):
         raise DataError(f"negative kinds must be among {', '.join(NEGATIVE_KINDS)}, got {kinds}")
-    n = clips.shape[1]
-    out = np.zeros((count, n), np.float32)
+    out = np.zeros((count, clips.shape[1]), np.float32)
     if count == 0 or len(clips) == 0:
         return out
-    fade = round(sample_rate_hz * CROSSFADE_MS / 1000)
     for i in range(count):
-        a = int(rng.integers(len(clips)))
-        clip = clips[a]
-        start, end = voiced_span(clip, sample_rate_hz=sample_rate_hz)
-        length = end - start
-        kind = kinds[int(rng.integers(len(kinds)))]
-        others = np.flatnonzero(labels != labels[a])
-        if kind in ("splice", "onset-swap", "coda-swap") and others.size == 0:
-            kind = "onset"
-        if kind in ("onset-swap", "coda-swap"):
-            donor = clips[int(others[int(rng.integers(others.size))])]
-            made = _swap(
-                clip, donor, onset=kind == "onset-swap", sample_rate_hz=sample_rate_hz, fade=fade
-            )
-            if made is not None:
-                out[i] = made
-                if normalize and (peak := out[i].max()) > 0:
-                    out[i] /= peak
-                continue
-            kind = "splice"
-        if kind == "onset":
-            cut = start + int(length * rng.uniform(0.3, 0.6))
-            out[i, start:cut] = clip[start:cut]
-        elif kind == "coda":
-            cut = end - int(length * rng.uniform(0.3, 0.6))
-            out[i, cut:end] = clip[cut:end]
-        elif kind == "reversed":
-            out[i] = clip[::-1]
-        else:
-            cut = start + int(length * rng.uniform(0.3, 0.6))
-            other = clips[int(others[int(rng.integers(others.size))])]
-            o_start, o_end = voiced_span(other, sample_rate_hz=sample_rate_hz)
-            tail = other[o_end - int((o_end - o_start) * rng.uniform(0.4, 0.7)) : o_end]
-            piece = np.concatenate([clip[start:cut], tail])[: n - start]
-            out[i, start : start + piece.size] = piece
-        if normalize:
-            peak = out[i].max()
-            if peak > 0:
-                out[i] /= peak
+        out[i] = keyword_negative(
+            clips, labels, rng=rng, sample_rate_hz=sample_rate_hz, normalize=normalize,
+            kinds=kinds,
+        ).clip  # fmt: skip
     return out
+
+
+@dataclass(frozen=True)
+class Negative:
+    """One generated non-keyword clip, the kind it is and the rows of the clips it was cut
+    from (``donor``: the second word of a splice or swap, else None)."""
+
+    clip: np.ndarray
+    kind: str
+    host: int
+    donor: int | None
+
+
+def keyword_negative(
+    clips: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    sample_rate_hz: int,
+    normalize: bool,
+    kinds: tuple[str, ...] = DEFAULT_NEGATIVE_KINDS,
+) -> Negative:
+    """One clip of `keyword_negatives` (which draws them in turn from one generator)."""
+    n = clips.shape[1]
+    out = np.zeros(n, np.float32)
+    fade = round(sample_rate_hz * CROSSFADE_MS / 1000)
+    a = int(rng.integers(len(clips)))
+    clip = clips[a]
+    start, end = voiced_span(clip, sample_rate_hz=sample_rate_hz)
+    length = end - start
+    kind = kinds[int(rng.integers(len(kinds)))]
+    others = np.flatnonzero(labels != labels[a])
+    donor: int | None = None
+    if kind in ("splice", "onset-swap", "coda-swap") and others.size == 0:
+        kind = "onset"
+    if kind in ("onset-swap", "coda-swap"):
+        donor = int(others[int(rng.integers(others.size))])
+        made = _swap(
+            clip, clips[donor], onset=kind == "onset-swap", sample_rate_hz=sample_rate_hz,
+            fade=fade,
+        )  # fmt: skip
+        if made is not None:
+            out[:] = made
+            if normalize and (peak := out.max()) > 0:
+                out /= peak
+            return Negative(out, kind, a, donor)
+        kind = "splice"
+    if kind == "onset":
+        cut = start + int(length * rng.uniform(0.3, 0.6))
+        out[start:cut] = clip[start:cut]
+    elif kind == "coda":
+        cut = end - int(length * rng.uniform(0.3, 0.6))
+        out[cut:end] = clip[cut:end]
+    elif kind == "reversed":
+        out[:] = clip[::-1]
+    else:
+        cut = start + int(length * rng.uniform(0.3, 0.6))
+        donor = int(others[int(rng.integers(others.size))])
+        other = clips[donor]
+        o_start, o_end = voiced_span(other, sample_rate_hz=sample_rate_hz)
+        tail = other[o_end - int((o_end - o_start) * rng.uniform(0.4, 0.7)) : o_end]
+        piece = np.concatenate([clip[start:cut], tail])[: n - start]
+        out[start : start + piece.size] = piece
+    if normalize and (peak := out.max()) > 0:
+        out /= peak
+    return Negative(out, kind, a, donor)

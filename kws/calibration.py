@@ -160,6 +160,10 @@ class Int8Rule:
         """The rule of a calibration fitted on the int8 model's dequantised outputs: each
         threshold is a ratio a / (a + u) of two int8 levels, so a fraction with a
         denominator of at most 2 × 255."""
+        if zero_point != -128:  # every int8 softmax's (its top output is then above it)
+            raise CalibrationError(
+                f"the int8 rule needs an int8 softmax output (zero point -128), got {zero_point}"
+            )
         most = 2 * (127 - zero_point)
         fractions = []
         for t in calibration.thresholds:
@@ -194,6 +198,8 @@ def load_calibration(model_file: Path, labels: Sequence[str]) -> Calibration | N
         return None
     try:
         calibration = Calibration.from_dict(json.loads(path.read_text()))
+    except CalibrationError as e:
+        raise CalibrationError(f"{path}: {e}") from None
     except (OSError, ValueError, KeyError) as e:
         raise CalibrationError(f"{path}: unreadable calibration ({e})") from None
     if calibration.model_sha256 != file_sha256(model_file):

@@ -621,7 +621,9 @@ def data_negatives_cli(
         Path,
         typer.Option("--out", "-o", help="Folder: one sub-folder per kind.", show_default=False),
     ],
-    count: Annotated[int, typer.Option(help="Clips in the folder when done.")] = 1000,
+    count: Annotated[
+        int, typer.Option(help="Clips numbered 0 to count - 1 in the folder when done.")
+    ] = 1000,
     kinds: Annotated[
         str,
         typer.Option(help=f"Kinds, comma-separated, from: {', '.join(NEGATIVE_KINDS)}."),

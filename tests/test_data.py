@@ -780,6 +780,7 @@ def test_cli_negatives_folder_is_seeded_resumable_and_trainable(
     bytes; another recipe is refused; the folder works as --extra-unknown."""
     from conftest import make_word_dataset
 
+    from kws.data.augment import keyword_negative
     from kws.data.negatives import make_negatives
 
     data = make_word_dataset(tmp_path / "words", rng)
@@ -811,6 +812,19 @@ def test_cli_negatives_folder_is_seeded_resumable_and_trainable(
     index = build_index(data, words=words)
     training = load_split(index, "training", spec=features.preset("mlperf-tiny"))
     assert manifest["data_fingerprint"] == training.fingerprint  # the training split only
+    assert manifest["clips"] == 30
+    # each file, prepared as a decoded clip is (scaled to a maximum of 1), is clip n of
+    # --negatives' generator seeded by (seed, n), to 16-bit rounding: nothing clipped
+    keyword = training.labels >= 2
+    for f in files:
+        n = int(f.stem.split("_")[0])
+        made = keyword_negative(
+            training.clips[keyword], training.labels[keyword], rng=np.random.default_rng([0, n]),
+            sample_rate_hz=16_000, normalize=True, kinds=tuple(kinds.split(",")),
+        )  # fmt: skip
+        audio = sf.read(f, dtype="float32")[0]
+        assert f.parent.name == made.kind
+        np.testing.assert_allclose(audio / audio.max(), made.clip, atol=3e-4)
     before = {f.name: f.read_bytes() for f in files}
 
     # interrupted after 10 clips: those 10 are whole files, nothing half-written is left
@@ -836,12 +850,14 @@ def test_cli_negatives_folder_is_seeded_resumable_and_trainable(
     assert len(after) == 40 and all(after[name] == b for name, b in before.items())
 
     # another recipe is refused in one line, and nothing is added
-    result = negatives(seed=1)
-    assert result.exit_code == 2 and "made with other settings (seed)" in result.output
-    result = negatives(kinds="onset")
-    assert result.exit_code == 2 and "other settings (kinds)" in result.output
-    result = negatives(kinds="onset,mumble")
-    assert result.exit_code == 2 and "--kinds must be" in result.output
+    for refused, why in (
+        (negatives(seed=1), "made with other settings (seed)"),
+        (negatives(kinds="onset"), "made with other settings (kinds)"),
+        (negatives(kinds="onset,mumble"), "--kinds must be"),
+        (negatives(seed=-1), "--seed must be >= 0"),
+    ):
+        assert refused.exit_code == 2 and why in refused.output
+        assert len(refused.output.strip().splitlines()) == 1, refused.output
     assert len(list(out.glob("*/*.wav"))) == 40
 
     # as --extra-unknown: 40 more _unknown_ training clips, validation and testing unchanged

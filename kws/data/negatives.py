@@ -6,8 +6,10 @@ In: a keyword dataset folder, the keywords, how many clips, which kinds
 swaps), a seed. Only the keyword clips of the training split are cut up: never the
 validation or testing speakers, so a model trained on the result is still measured on
 speakers it has not heard. Out: ``OUT/<kind>/<n>_<word>[_<word>].wav`` (16-bit, the feature
-spec's sample rate, peak-normalised like the dataset's decoded clips; ``n`` numbers the
-clip, the words are those it was cut from) and ``OUT/negatives.json``, what made them.
+spec's sample rate; ``n`` numbers the clip, the words are those it was cut from) and
+``OUT/negatives.json``, what made them. A clip is made as `kws train --negatives` makes it,
+scaled to a maximum of 1 like the decoded clips; it is written scaled into [-1, 1] (its
+negative side may reach below -1) and decoding scales it back.
 
 Clip ``n`` is drawn from its own generator, seeded by (seed, n): a rerun writes only the
 clips that are missing and gives the same files as one uninterrupted run, and a larger
@@ -19,6 +21,7 @@ recipe is refused rather than mixed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -39,7 +42,7 @@ __all__ = ["NegativesReport", "make_negatives"]
 
 FORMAT = "kws.Negatives/1"
 MANIFEST = "negatives.json"
-_NUMBERED = re.compile(r"^(\d{6})_.*\.wav$")
+_NUMBERED = re.compile(r"^(\d+)_.*\.wav$")
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,8 @@ class NegativesReport:
 
     out: Path
     written: int  # clips made by this call
-    kept: int  # clips already there
-    per_kind: dict[str, int]  # every clip in the folder, by kind
+    kept: int  # clips numbered below the count that were already there
+    per_kind: dict[str, int]  # every clip in the folder, by kind (a smaller count removes none)
     source_clips: int  # keyword clips of the training split they were cut from
 
 
@@ -64,6 +67,12 @@ def _existing(out: Path) -> dict[int, Path]:
                 if m:
                     found[int(m.group(1))] = f
     return found
+
+
+def _code_digest() -> str:
+    """The code that makes the clips: the cached clips' code and this module."""
+    h = hashlib.sha256(code_digest().encode() + Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _check_recipe(out: Path, recipe: dict[str, Any]) -> None:
@@ -105,6 +114,8 @@ def make_negatives(
     kinds = tuple(kinds)
     if count < 1:
         raise DataError(f"--count must be >= 1, got {count}")
+    if seed < 0:
+        raise DataError(f"--seed must be >= 0, got {seed}")
     if not kinds or any(k not in NEGATIVE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
         raise DataError(
             f"--kinds must be distinct names from {', '.join(NEGATIVE_KINDS)}, got "
@@ -125,16 +136,15 @@ def make_negatives(
         "kinds": list(kinds),
         "seed": seed,
         "spec": spec.digest(),
-        "code": code_digest(),
+        "code": _code_digest(),
     }
     _check_recipe(out, recipe)
     out.mkdir(parents=True, exist_ok=True)
     existing = _existing(out)
-    write_json(
-        out / MANIFEST,
-        {**recipe, "data_dir": str(Path(data_dir).resolve()), "count": max(count, len(existing))},
-    )
+    manifest = {**recipe, "data_dir": str(Path(data_dir).resolve())}
+    write_json(out / MANIFEST, manifest)  # first: an interrupted folder is still one recipe's
     normalize = spec.clip_norm is features.ClipNorm.MAX
+    kept = sum(n in existing for n in range(count))
     written = 0
     for n in range(count):
         if n not in existing:
@@ -147,8 +157,11 @@ def make_negatives(
                 names.append(index.labels[labels[made.donor]])
             path = out / made.kind / f"{n:06d}_{'_'.join(names)}.wav"
             path.parent.mkdir(exist_ok=True)
+            # a clip scaled to a maximum of 1 may go below -1: scale it into [-1, 1] to write
+            # it (reading it back scales it to a maximum of 1 again)
+            clip = made.clip / max(1.0, float(np.abs(made.clip).max()))
             with atomic_path(path) as tmp:
-                sf.write(tmp, made.clip, spec.sample_rate_hz, subtype="PCM_16", format="WAV")
+                sf.write(tmp, clip, spec.sample_rate_hz, subtype="PCM_16", format="WAV")
             existing[n] = path
             written += 1
         if progress is not None:
@@ -156,10 +169,11 @@ def make_negatives(
     per_kind: dict[str, int] = {}
     for path in existing.values():
         per_kind[path.parent.name] = per_kind.get(path.parent.name, 0) + 1
+    write_json(out / MANIFEST, {**manifest, "clips": len(existing)})
     return NegativesReport(
         out=out,
         written=written,
-        kept=len(existing) - written,
+        kept=kept,
         per_kind=dict(sorted(per_kind.items())),
         source_clips=int(keyword.sum()),
     )

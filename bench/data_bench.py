@@ -3,7 +3,8 @@
 Indexes ../shared/data/speech_commands_subset (7 words), decodes the training split (first
 run, then from the on-disk cache), and times one epoch of augmented feature batches
 (background noise, time shift, MFCC; optional SpecAugment, and the rejection recipe's
-repeated other words and random microphones) on this machine.
+repeated other words and random microphones) on this machine; then writes 2,000 generated
+negatives of all six kinds with `kws data negatives`' code, and again (nothing to write).
 
 Usage: python bench/data_bench.py [DATA_DIR] [--batch-size 100]
 """
@@ -17,9 +18,12 @@ from pathlib import Path
 
 import features
 from kws.data import AugmentConfig, TrainingBatches, build_index, load_noise, load_split
+from kws.data.augment import NEGATIVE_KINDS
+from kws.data.negatives import make_negatives
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech_commands_subset"
 WORDS = ["yes", "no", "up", "down", "left", "right", "stop"]
+NEGATIVES = 2000
 
 
 def main() -> None:
@@ -61,6 +65,20 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 rate = f"{n / seconds:.1f} batches/s = {examples / seconds:,.0f} examples/s"
                 rows.append((f"epoch {epoch} of batches{label}", seconds, rate))
+        # kws data negatives: all six kinds written as files (training split from the cache)
+        for run in ("", " (rerun: all there)"):
+            t0 = time.perf_counter()
+            report = make_negatives(
+                args.data, words=WORDS, out=Path(cache) / "negatives", count=NEGATIVES,
+                kinds=NEGATIVE_KINDS, spec=spec, cache_dir=Path(cache),
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+            note = (
+                f"{report.written} written = {report.written / seconds:,.0f} clips/s"
+                if report.written
+                else f"{report.kept} already there"
+            )
+            rows.append((f"kws data negatives, {NEGATIVES} clips{run}", seconds, note))
     print(f"\n{args.data} (batch size {args.batch_size})\n")
     print(f"| {'step':<66} | {'seconds':>7} | {'':<34} |")
     print(f"|{'-' * 68}|{'-' * 9}|{'-' * 36}|")

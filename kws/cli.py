@@ -297,6 +297,18 @@ SpecOption = Annotated[
     Path | None,
     typer.Option("--spec", help="FeatureSpec JSON file.", exists=True, dir_okay=False),
 ]
+DataDirArgument = Annotated[
+    Path,
+    typer.Argument(
+        help="Dataset folder: one sub-folder per word (+ _background_noise_).",
+        exists=True,
+        file_okay=False,
+        show_default=False,
+    ),
+]
+WordsOption = Annotated[
+    str, typer.Option(help="Keywords, comma-separated, e.g. yes,no,up.", show_default=False)
+]
 ValidationOption = Annotated[
     float, typer.Option(help="Validation percentage (hash split by speaker).")
 ]
@@ -441,18 +453,8 @@ def data_download_cli(
 @data_app.command("index")
 @reports_errors
 def data_index_cli(
-    data_dir: Annotated[
-        Path,
-        typer.Argument(
-            help="Dataset folder: one sub-folder per word.",
-            exists=True,
-            file_okay=False,
-            show_default=False,
-        ),
-    ],
-    words: Annotated[
-        str, typer.Option(help="Wanted words, comma-separated, e.g. yes,no,up.", show_default=False)
-    ],
+    data_dir: DataDirArgument,
+    words: WordsOption,
     validation: ValidationOption = INDEX_DEFAULTS.validation_percentage,
     testing: TestingOption = INDEX_DEFAULTS.testing_percentage,
     silence: SilenceOption = INDEX_DEFAULTS.silence_percentage,
@@ -516,18 +518,8 @@ STREAM_DEFAULTS = StreamOptions()
 @data_app.command("make-stream")
 @reports_errors
 def data_make_stream_cli(
-    data_dir: Annotated[
-        Path,
-        typer.Argument(
-            help="Dataset folder: one sub-folder per word (+ _background_noise_).",
-            exists=True,
-            file_okay=False,
-            show_default=False,
-        ),
-    ],
-    words: Annotated[
-        str, typer.Option(help="Keywords, comma-separated, e.g. yes,no,up.", show_default=False)
-    ],
+    data_dir: DataDirArgument,
+    words: WordsOption,
     out: Annotated[
         Path, typer.Option(help="The long recording (.wav) to write.", show_default=False)
     ],
@@ -605,18 +597,8 @@ def data_make_stream_cli(
 @data_app.command("negatives")
 @reports_errors
 def data_negatives_cli(
-    data_dir: Annotated[
-        Path,
-        typer.Argument(
-            help="Dataset folder: one sub-folder per word (+ _background_noise_).",
-            exists=True,
-            file_okay=False,
-            show_default=False,
-        ),
-    ],
-    words: Annotated[
-        str, typer.Option(help="Keywords, comma-separated, e.g. yes,no,up.", show_default=False)
-    ],
+    data_dir: DataDirArgument,
+    words: WordsOption,
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Folder: one sub-folder per kind.", show_default=False),

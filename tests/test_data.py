@@ -778,7 +778,7 @@ def test_cli_negatives_folder_is_seeded_resumable_and_trainable(
     """`kws data negatives`: training-split keywords cut up into numbered files per kind; a
     rerun (after Ctrl-C, or with a larger count) makes only what is missing and the same
     bytes; another recipe is refused; the folder works as --extra-unknown."""
-    from conftest import make_word_dataset
+    from conftest import make_word_dataset, write
 
     from kws.data.augment import keyword_negative
     from kws.data.negatives import make_negatives
@@ -858,6 +858,19 @@ def test_cli_negatives_folder_is_seeded_resumable_and_trainable(
     ):
         assert refused.exit_code == 2 and why in refused.output
         assert len(refused.output.strip().splitlines()) == 1, refused.output
+    assert len(list(out.glob("*/*.wav"))) == 40
+
+    # a folder of other files, or one whose manifest is damaged, is refused and left alone
+    other = tmp_path / "other"
+    write(other / "mine.wav", np.zeros(160))
+    refused = runner.invoke(app, ["data", "negatives", str(data), "--words", "yes,no,up",
+                                  "--out", str(other), "--cache-dir", str(cache)])  # fmt: skip
+    assert refused.exit_code == 2 and "not a kws negatives folder" in refused.output
+    assert [p.name for p in other.rglob("*")] == ["mine.wav"]
+    (out / "negatives.json").write_text("{not json")
+    refused = negatives(count=40)
+    assert refused.exit_code == 2 and "negatives.json: unreadable" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
     assert len(list(out.glob("*/*.wav"))) == 40
 
     # as --extra-unknown: 40 more _unknown_ training clips, validation and testing unchanged

@@ -13,6 +13,7 @@ resembles a keyword.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "Negative",
     "NoiseBank",
     "augment_clips",
+    "check_negative_kinds",
     "keyword_negative",
     "keyword_negatives",
     "random_channel",
@@ -88,14 +90,19 @@ class AugmentConfig:
         extra = self.extra_unknown_repeat
         if extra is not None and not (isinstance(extra, int) and extra >= 1):
             raise DataError(f"extra_unknown_repeat must be an integer >= 1, got {extra}")
-        kinds = tuple(self.negative_kinds)  # a list when read back from JSON
-        object.__setattr__(self, "negative_kinds", kinds)
-        unknown = [k for k in kinds if k not in NEGATIVE_KINDS]
-        if unknown or not kinds or len(set(kinds)) != len(kinds):
-            raise DataError(
-                f"negative kinds must be distinct names from {', '.join(NEGATIVE_KINDS)}; "
-                f"got {', '.join(kinds) or 'none'}"
-            )
+        # a list when read back from JSON
+        object.__setattr__(self, "negative_kinds", check_negative_kinds(self.negative_kinds))
+
+
+def check_negative_kinds(kinds: Sequence[str], *, what: str = "negative kinds") -> tuple[str, ...]:
+    """``kinds`` as a tuple; `DataError` unless they are distinct names of NEGATIVE_KINDS."""
+    kinds = tuple(kinds)
+    if not kinds or any(k not in NEGATIVE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        raise DataError(
+            f"{what} must be distinct names from {', '.join(NEGATIVE_KINDS)}; "
+            f"got {', '.join(kinds) or 'none'}"
+        )
+    return kinds
 
 
 class NoiseBank:
@@ -455,8 +462,7 @@ def keyword_negatives(
       neither word has the consonant is replaced by a ``splice``.
 
     ``normalize``: scale each to a peak of 1, as decoded clips are."""
-    if not kinds or any(k not in NEGATIVE_KINDS for k in kinds):
-        raise DataError(f"negative kinds must be among {', '.join(NEGATIVE_KINDS)}, got {kinds}")
+    kinds = check_negative_kinds(kinds)
     out = np.zeros((count, clips.shape[1]), np.float32)
     if count == 0 or len(clips) == 0:
         return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,12 @@ from typing import Any
 import numpy as np
 
 import features
-from kws.data.augment import DEFAULT_NEGATIVE_KINDS, NEGATIVE_KINDS, keyword_negative
+from kws.data.augment import (
+    DEFAULT_NEGATIVE_KINDS,
+    NEGATIVE_KINDS,
+    check_negative_kinds,
+    keyword_negative,
+)
 from kws.data.index import DataError, IndexOptions, build_index
 from kws.data.source import FIRST_WORD_ID, code_digest, load_split
 from kws.fsutil import atomic_path
@@ -111,16 +117,11 @@ def make_negatives(
     """Write ``count`` generated negatives to ``out``; see the module docstring."""
     import soundfile as sf
 
-    kinds = tuple(kinds)
     if count < 1:
         raise DataError(f"--count must be >= 1, got {count}")
     if seed < 0:
         raise DataError(f"--seed must be >= 0, got {seed}")
-    if not kinds or any(k not in NEGATIVE_KINDS for k in kinds) or len(set(kinds)) != len(kinds):
-        raise DataError(
-            f"--kinds must be distinct names from {', '.join(NEGATIVE_KINDS)}, got "
-            f"{', '.join(kinds) or 'none'}"
-        )
+    kinds = check_negative_kinds(kinds, what="--kinds")
     spec = spec or features.preset(features.DEFAULT_PRESET)
     out = Path(out)
     index = build_index(data_dir, words=list(words), options=options or IndexOptions())
@@ -166,9 +167,7 @@ def make_negatives(
             written += 1
         if progress is not None:
             progress(n + 1, count)
-    per_kind: dict[str, int] = {}
-    for path in existing.values():
-        per_kind[path.parent.name] = per_kind.get(path.parent.name, 0) + 1
+    per_kind = Counter(path.parent.name for path in existing.values())
     write_json(out / MANIFEST, {**manifest, "clips": len(existing)})
     return NegativesReport(
         out=out,

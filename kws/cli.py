@@ -1765,8 +1765,12 @@ class Engine(str, enum.Enum):
 @app.command("synth")
 @reports_errors
 def synth_cli(
-    words: Annotated[list[str], typer.Argument(help="Words to speak.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder: one sub-folder per word.")],
+    words: Annotated[
+        list[str] | None, typer.Argument(help="Words to speak.", show_default=False)
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder: one sub-folder per word.")
+    ] = None,
     count: Annotated[int, typer.Option(help="Takes per word.")] = SYNTH_DEFAULTS.count,
     seed: Annotated[int, typer.Option(help="Seed for voices, jitter, silence and noise.")] = (
         SYNTH_DEFAULTS.seed
@@ -1786,6 +1790,21 @@ def synth_cli(
             help="Also write _background_noise_/ recordings this long (0: none; at most an hour).",
         ),
     ] = 0.0,
+    near: Annotated[
+        str | None,
+        typer.Option(
+            help="Keywords, comma-separated: speak pronunciations one or two sound changes from "
+            "each (hard negatives, e.g. 'go' for 'no'; Kokoro only), one folder per "
+            "pronunciation named in ARPAbet (g-ow).",
+            show_default=False,
+        ),
+    ] = None,
+    near_count: Annotated[
+        int, typer.Option(min=1, help="Pronunciations per keyword for --near.")
+    ] = 250,
+    near_edits: Annotated[
+        int, typer.Option(min=1, max=2, help="Sound changes at most for --near (1 or 2).")
+    ] = 2,
 ) -> None:
     """Text-to-speech keyword takes in many voices, dressed as raw recordings to align."""
     import shlex
@@ -1793,15 +1812,25 @@ def synth_cli(
 
     from kws.synth import (
         DEFAULT_ENGINES,
+        SynthError,
         SynthOptions,
         available_voices,
+        phonetic_neighbours,
         synthesize_takes,
         write_manifest,
         write_noise,
     )
 
+    if out is None:
+        raise SynthError("--out is required")
+    words = list(words or [])
+    if not words and near is None:
+        raise SynthError("give words to speak, or --near KEYWORDS")
     options = SynthOptions(count=count, seed=seed)
-    engines = [e.value for e in engine] if engine else list(DEFAULT_ENGINES)
+    engines = [e.value for e in engine] if engine else None
+    if near is not None and engines not in (None, ["kokoro"]):
+        raise SynthError("--near speaks phonemes, which only Kokoro does: --engine kokoro")
+    engines = engines or (["kokoro"] if near is not None else list(DEFAULT_ENGINES))
     voices = available_voices(engines)
     if "kokoro" in engines:  # its files first, with a word of what is happening
         from kws import kokoro
@@ -1809,20 +1838,40 @@ def synth_cli(
         folder = kokoro.default_cache_dir()
         console.print(f"Kokoro: model and voices in {escape(str(folder))} (fetched once)")
         kokoro.prepare(folder)
+    groups: dict[str, dict[str, str]] = {}
+    if near is not None:
+        keywords = parse_words(near)
+        groups = phonetic_neighbours(keywords, per_keyword=near_count, edits=near_edits, seed=seed)
+        if words:
+            raise SynthError("give either words to speak or --near KEYWORDS, not both")
+        words = [w for group in groups.values() for w in group]
+    phonemes = {w: ipa for group in groups.values() for w, ipa in group.items()}
     with progress_bar() as bar:
         task = bar.add_task("synthesising", total=len(words) * count)
         files = synthesize_takes(
-            words, out, options=options, voices=voices,
+            words, out, options=options, voices=voices, phonemes=phonemes,
             progress=lambda done, total: bar.update(task, completed=done),
         )  # fmt: skip
     noise = write_noise(out, noise_seconds, seed=seed) if noise_seconds > 0 else []
     command = shlex.join(["kws", *sys.argv[1:]]) if sys.argv else "kws synth"
-    write_manifest(out, words=words, options=options, voices=voices, command=command)
+    write_manifest(
+        out, words=words, options=options, voices=voices, command=command, phonemes=phonemes
+    )
     table = Table(title=f"kws synth → {out}", show_edge=False)
-    for column in ("word", "takes", "voices"):
-        table.add_column(column, justify="left" if column == "word" else "right")
-    for word, paths in files.items():
-        table.add_row(word, str(len(paths)), str(len({p.name.split("_")[0] for p in paths})))
+    if groups:
+        for column in ("keyword", "neighbours", "takes", "for example"):
+            numeric = column in ("neighbours", "takes")
+            table.add_column(column, justify="right" if numeric else "left")
+        for keyword, group in groups.items():
+            names = list(group)
+            examples = ", ".join(f"{n} /{group[n]}/" for n in names[:: max(1, len(names) // 3)][:3])
+            takes = sum(len(files[n]) for n in names)
+            table.add_row(keyword, str(len(names)), str(takes), escape(examples))
+    else:
+        for column in ("word", "takes", "voices"):
+            table.add_column(column, justify="left" if column == "word" else "right")
+        for word, paths in files.items():
+            table.add_row(word, str(len(paths)), str(len({p.name.split("_")[0] for p in paths})))
     console.print(table)
     engines_used = sorted({v.engine for v in voices})
     console.print(

@@ -41,6 +41,7 @@ __all__ = [
     "kokoro_version",
     "model_path",
     "prepare",
+    "pronounce",
     "speak",
     "voices_path",
 ]
@@ -171,8 +172,28 @@ def _engine(cache_dir: Path) -> Any:
     return Kokoro(str(model), str(voices))
 
 
-def speak(text: str, voice: str, *, speed: float, cache_dir: Path | None = None) -> np.ndarray:
-    """``text`` spoken by ``voice`` (a name of `blend_names`) at ``speed``, 16 kHz float32."""
+def pronounce(word: str, *, lang: str = "en-us") -> str:
+    """The IPA that Kokoro would speak for ``word`` (espeak-ng's, through kokoro-onnx)."""
+    if not kokoro_available():
+        raise KokoroError("Kokoro is not installed: pip install 'kws[kokoro]'")
+    from kokoro_onnx.tokenizer import Tokenizer
+
+    try:
+        return str(Tokenizer().phonemize(word, lang))
+    except Exception as e:  # phonemizer's and espeak-ng's own types
+        raise KokoroError(f"Kokoro could not pronounce {word!r} ({e})") from None
+
+
+def speak(
+    text: str,
+    voice: str,
+    *,
+    speed: float,
+    cache_dir: Path | None = None,
+    phonemes: bool = False,
+) -> np.ndarray:
+    """``text`` spoken by ``voice`` (a name of `blend_names`) at ``speed``, 16 kHz float32;
+    with ``phonemes``, ``text`` is IPA (as `pronounce` writes it) and is spoken as it is."""
     names = voice.split("+")
     if len(names) > 2 or any(n not in KOKORO_VOICES for n in names):
         raise KokoroError(f"Kokoro has no voice {voice!r}")
@@ -189,7 +210,7 @@ def speak(text: str, voice: str, *, speed: float, cache_dir: Path | None = None)
         ) from None
     lang = "en-gb" if names[0].startswith("b") else "en-us"
     try:
-        audio, rate = engine.create(text, voice=style, speed=speed, lang=lang)
+        audio, rate = engine.create(text, voice=style, speed=speed, lang=lang, is_phonemes=phonemes)
     except Exception as e:  # the runtime raises its own types
         raise KokoroError(f"Kokoro failed on {text!r} with voice {voice} ({e})") from None
     import soxr

@@ -14,6 +14,10 @@ neural model (`kws.kokoro`), only when asked for by name, with speed jitter. Res
 16 kHz with soxr. Deterministic for a given seed and engine version: each take draws from a
 generator seeded by (seed, word, take number), so adding words or takes leaves the others
 unchanged, and a rerun skips the takes already written (outputs are atomic).
+
+Phonetic neighbours (`phonetic_neighbours`, ``kws synth --near``): pronunciations one or two
+sound changes from each keyword (`kws.phonetic`), spoken by Kokoro from phonemes, one folder
+per pronunciation named in ARPAbet ("g-ow"): the hard negatives a spotter must reject.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import multiprocessing
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +46,7 @@ __all__ = [
     "SynthOptions",
     "Voice",
     "available_voices",
+    "phonetic_neighbours",
     "synthesize",
     "synthesize_takes",
 ]
@@ -279,8 +284,11 @@ def _espeak_take(text: str, voice: str, rate_wpm: int, pitch: int) -> tuple[np.n
     return engine.say(text, voice=voice, rate_wpm=rate_wpm, pitch=pitch), engine.rate
 
 
-def synthesize(text: str, voice: Voice, rng: np.random.Generator) -> np.ndarray:
-    """The spoken text (float32, 16 kHz), with the voice's speed and pitch jittered.
+def synthesize(
+    text: str, voice: Voice, rng: np.random.Generator, *, phonemes: str | None = None
+) -> np.ndarray:
+    """The spoken text (float32, 16 kHz), with the voice's speed and pitch jittered;
+    ``phonemes`` (IPA, Kokoro only) is spoken instead of the text when given.
 
     espeak-ng keeps internal state from one utterance to the next (its output for the same
     text and settings changes from call to call within a process; neither its seed nor a
@@ -292,11 +300,16 @@ def synthesize(text: str, voice: Voice, rng: np.random.Generator) -> np.ndarray:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
             audio, rate = pool.submit(_espeak_take, text, voice.name, rate_wpm, pitch).result()
         return _resample(audio, rate)
+    if phonemes is not None and voice.engine != "kokoro":
+        raise SynthError(f"only Kokoro speaks phonemes, not {voice.engine} ({text!r})")
     if voice.engine == "kokoro":
         from kws import kokoro
 
+        speed = float(rng.uniform(*KOKORO_SPEED))
         try:
-            return kokoro.speak(text, voice.name, speed=float(rng.uniform(*KOKORO_SPEED)))
+            if phonemes is not None:
+                return kokoro.speak(phonemes, voice.name, speed=speed, phonemes=True)
+            return kokoro.speak(text, voice.name, speed=speed)
         except kokoro.KokoroError as e:
             raise SynthError(str(e)) from None
     return _flite(text, voice=voice.name, stretch=float(rng.uniform(*FLITE_STRETCH)))
@@ -339,15 +352,20 @@ def synthesize_takes(
     options: SynthOptions = SynthOptions(),
     voices: Sequence[Voice] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    phonemes: Mapping[str, str] | None = None,
 ) -> dict[str, list[Path]]:
     """Write ``options.count`` takes per word into ``out/<word>/``; returns the files (written
     now or found from an earlier run). Take n of a word uses voice number n of a voice order
-    shuffled per word, so a word's takes use distinct voices while there are enough."""
+    shuffled per word, so a word's takes use distinct voices while there are enough.
+    ``phonemes`` maps a word (a folder name) to the IPA to speak for it (Kokoro only)."""
     out = Path(out)
     bad = [w for w in words if not w.strip() or "/" in w or w.startswith((".", "_"))]
     if bad or not words:
         raise SynthError(f"words must be non-empty folder names, got {list(words)}")
     voices = list(voices) if voices is not None else available_voices()
+    phonemes = dict(phonemes or {})
+    if phonemes and any(v.engine != "kokoro" for v in voices):
+        raise SynthError("phonetic neighbours are spoken from phonemes: use --engine kokoro only")
     files: dict[str, list[Path]] = {}
     total, done = len(words) * options.count, 0
     for word in words:
@@ -362,13 +380,43 @@ def synthesize_takes(
             files[word].append(path)
             if not path.exists():
                 rng = _take_rng(options.seed, word, n)
-                take = dress_take(synthesize(word, voice, rng), options, rng)
+                audio = synthesize(word, voice, rng, phonemes=phonemes.get(word))
+                take = dress_take(audio, options, rng)
                 with atomic_path(path) as tmp:
                     sf.write(tmp, take, SAMPLE_RATE_HZ, subtype="PCM_16", format="FLAC")
             done += 1
             if progress is not None:
                 progress(done, total)
     return files
+
+
+def phonetic_neighbours(
+    keywords: Sequence[str], *, per_keyword: int, edits: int = 2, seed: int = 0
+) -> dict[str, dict[str, str]]:
+    """For each keyword, ``per_keyword`` pronunciations near it (all those one change away,
+    then two-change ones drawn with ``seed``): {keyword: {folder name: IPA to speak}}. The
+    keywords are pronounced as Kokoro would say them, American and British; no neighbour is
+    either pronunciation of any keyword."""
+    from kws import kokoro
+    from kws.phonetic import (
+        PhoneticError,
+        arpabet_to_ipa,
+        ipa_to_arpabet,
+        neighbour_name,
+        sample_neighbours,
+    )
+
+    try:
+        own = {w: ipa_to_arpabet(kokoro.pronounce(w)) for w in keywords}
+        british = {ipa_to_arpabet(kokoro.pronounce(w, lang="en-gb")) for w in keywords}
+        chosen = sample_neighbours(
+            own, per_keyword=per_keyword, edits=edits, seed=seed, avoid=british
+        )
+    except (kokoro.KokoroError, PhoneticError) as e:
+        raise SynthError(str(e)) from None
+    return {
+        w: {neighbour_name(p): arpabet_to_ipa(p) for p in phones} for w, phones in chosen.items()
+    }
 
 
 def write_manifest(
@@ -378,6 +426,7 @@ def write_manifest(
     options: SynthOptions,
     voices: Sequence[Voice],
     command: str,
+    phonemes: Mapping[str, str] | None = None,
 ) -> None:
     """Add this run to ``out/synth.json`` (every command that wrote into the folder, with its
     options and engine versions, and the voice behind each speaker id), so that anyone can
@@ -399,6 +448,8 @@ def write_manifest(
         "options": asdict(options),
         "engines": engine_versions(sorted({v.engine for v in voices})),
     }
+    if phonemes:
+        run["phonemes"] = dict(phonemes)
     if run not in manifest["runs"]:
         manifest["runs"].append(run)
     manifest["voices"].update({v.speaker_id: f"{v.engine}:{v.name}" for v in voices})

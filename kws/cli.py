@@ -1826,6 +1826,8 @@ def synth_cli(
     words = list(words or [])
     if not words and near is None:
         raise SynthError("give words to speak, or --near KEYWORDS")
+    if words and near is not None:
+        raise SynthError("give either words to speak or --near KEYWORDS, not both")
     options = SynthOptions(count=count, seed=seed)
     engines = [e.value for e in engine] if engine else None
     if near is not None and engines not in (None, ["kokoro"]):
@@ -1841,9 +1843,9 @@ def synth_cli(
     groups: dict[str, dict[str, str]] = {}
     if near is not None:
         keywords = parse_words(near)
+        if not keywords:
+            raise SynthError("--near needs keywords, comma-separated (e.g. yes,no)")
         groups = phonetic_neighbours(keywords, per_keyword=near_count, edits=near_edits, seed=seed)
-        if words:
-            raise SynthError("give either words to speak or --near KEYWORDS, not both")
         words = [w for group in groups.values() for w in group]
     phonemes = {w: ipa for group in groups.values() for w, ipa in group.items()}
     with progress_bar() as bar:

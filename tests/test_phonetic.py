@@ -151,6 +151,9 @@ def test_only_kokoro_speaks_phonemes(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "only Kokoro" in result.output
     result = runner.invoke(app, ["synth", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--near KEYWORDS" in result.output
+    result = runner.invoke(app, ["synth", "go", "--near", "no", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "not both" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_near_speaks_each_neighbour_from_its_phonemes(
@@ -185,3 +188,5 @@ def test_cli_near_speaks_each_neighbour_from_its_phonemes(
     assert rate == 16_000 and np.abs(audio).max() > 0.1
     again = runner.invoke(app, [*args, "--count", "2", "--out", str(out)])
     assert again.exit_code == 0 and len(said) == 16  # a rerun speaks nothing again
+    empty = runner.invoke(app, ["synth", "--near", " , ", "--out", str(tmp_path / "e")])
+    assert empty.exit_code == 2 and "--near needs keywords" in empty.output

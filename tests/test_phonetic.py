@@ -172,6 +172,7 @@ def test_cli_near_speaks_each_neighbour_from_its_phonemes(
     monkeypatch.setattr(kokoro, "speak", speak)
     monkeypatch.setattr(kokoro, "prepare", lambda folder: None)
     monkeypatch.setattr(kokoro, "kokoro_available", lambda: True)
+    monkeypatch.setattr(kokoro, "kokoro_version", lambda: "stand-in")  # CI has no Kokoro
     out = tmp_path / "near"
     args = ["synth", "--near", "no,up", "--near-count", "4", "--near-edits", "1"]
     result = runner.invoke(app, [*args, "--count", "2", "--out", str(out)])

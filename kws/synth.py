@@ -295,13 +295,13 @@ def synthesize(
     re-initialisation resets it), so each take is synthesised in a fresh forked process:
     the same seed then gives the same samples, whatever was synthesised before.
     """
+    if phonemes is not None and voice.engine != "kokoro":
+        raise SynthError(f"only Kokoro speaks phonemes, not {voice.engine} ({text!r})")
     if voice.engine == "espeak-ng":
         rate_wpm, pitch = int(rng.integers(*RATE_WPM)), int(rng.integers(*PITCH))
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
             audio, rate = pool.submit(_espeak_take, text, voice.name, rate_wpm, pitch).result()
         return _resample(audio, rate)
-    if phonemes is not None and voice.engine != "kokoro":
-        raise SynthError(f"only Kokoro speaks phonemes, not {voice.engine} ({text!r})")
     if voice.engine == "kokoro":
         from kws import kokoro
 

@@ -145,6 +145,8 @@ def test_only_kokoro_speaks_phonemes(tmp_path: Path) -> None:
     with pytest.raises(synth.SynthError, match="--engine kokoro only"):
         synth.synthesize_takes(["g-ow"], tmp_path / "o", voices=voices, phonemes={"g-ow": "ɡˈoʊ"})
     assert not (tmp_path / "o").exists()
+    with pytest.raises(synth.SynthError, match="only Kokoro speaks phonemes, not espeak-ng"):
+        synth.synthesize("g-ow", voices[0], np.random.default_rng(0), phonemes="ɡˈoʊ")
     result = runner.invoke(
         app, ["synth", "--near", "no", "--engine", "espeak-ng", "--out", str(tmp_path / "o")]
     )

@@ -140,7 +140,7 @@ def ipa_to_arpabet(ipa: str) -> Phones:
                 i += 1
                 continue
             raise PhoneticError(f"{ipa!r}: no English phone for {ipa[i]!r} at {i}")
-    if not any(p in VOWEL_IPA for p in phones):
+    if not _has_vowel(phones):
         raise PhoneticError(f"{ipa!r}: a pronunciation needs a vowel")
     return tuple(phones)
 
@@ -226,26 +226,31 @@ def distance(a: Sequence[str], b: Sequence[str]) -> int:
     return row[-1]
 
 
+def _has_vowel(phones: Sequence[str]) -> bool:
+    return any(p in VOWEL_IPA for p in phones)
+
+
+def _rings(keyword: Phones, avoid: Iterable[Phones], edits: int) -> list[set[Phones]]:
+    """The one-change neighbours of ``keyword`` and, for ``edits`` 2, the two-change ones."""
+    if edits not in (1, 2):
+        raise PhoneticError(f"edits must be 1 or 2, got {edits}")
+    if not _has_vowel(keyword):
+        raise PhoneticError(f"{neighbour_name(keyword)!r}: a pronunciation needs a vowel")
+    banned = variants(keyword) | set(map(tuple, avoid))
+    ring = {w for w in _edits(keyword) if _has_vowel(w)} - banned
+    if edits == 1:
+        return [ring]
+    outer = {
+        w for near in ring for w in _edits(near) if _has_vowel(w) and distance(w, keyword) == 2
+    }
+    return [ring, outer - banned]
+
+
 def neighbours(keyword: Phones, *, edits: int = 1, avoid: Iterable[Phones] = ()) -> list[Phones]:
     """Pronunciations ``edits`` changes (1 or 2) from ``keyword`` (their phone distance is
     exactly that), sorted, each once; never a `variants` of the keyword or one of ``avoid``
     (the other keywords, other accents' pronunciations of them)."""
-    if edits not in (1, 2):
-        raise PhoneticError(f"edits must be 1 or 2, got {edits}")
-    keyword = tuple(keyword)
-    if not any(p in VOWEL_IPA for p in keyword):
-        raise PhoneticError(f"{neighbour_name(keyword)!r}: a pronunciation needs a vowel")
-    banned = variants(keyword) | set(map(tuple, avoid))
-    ring = {w for w in _edits(keyword) if any(p in VOWEL_IPA for p in w)} - banned
-    if edits == 1:
-        return sorted(ring)
-    outer = {
-        w
-        for near in ring
-        for w in _edits(near)
-        if any(p in VOWEL_IPA for p in w) and distance(w, keyword) == 2
-    } - banned
-    return sorted(outer)
+    return sorted(_rings(tuple(keyword), avoid, edits)[-1])
 
 
 def sample_neighbours(
@@ -267,11 +272,9 @@ def sample_neighbours(
     chosen: dict[str, list[Phones]] = {}
     for k, (word, phones) in enumerate(keywords.items()):
         picks: list[Phones] = []
-        for e in range(1, edits + 1):
-            pool = [w for w in neighbours(phones, edits=e, avoid=own) if w not in taken]
+        for e, ring in enumerate(_rings(tuple(phones), own, edits), 1):
+            pool = sorted(ring - taken)
             room = per_keyword - len(picks)
-            if room <= 0:
-                break
             if len(pool) > room:
                 rng = np.random.default_rng([seed, k, e])
                 pool = sorted(pool[i] for i in rng.choice(len(pool), room, replace=False))
@@ -279,20 +282,3 @@ def sample_neighbours(
             taken.update(pool)
         chosen[word] = picks
     return chosen
-
-
-def _check_tables() -> None:  # the tables must agree; runs at import (cheap)
-    for p, near in NEAR_VOWELS.items():
-        if p not in near or not near <= set(VOWELS):
-            raise AssertionError(f"NEAR_VOWELS[{p}] is inconsistent")
-    if sorted(MANNERS) != sorted(CONSONANTS):
-        raise AssertionError("MANNER_CLASSES must cover every consonant once")
-    if set(NEAR_VOWELS) != set(VOWELS):
-        raise AssertionError("NEAR_VOWELS must cover every vowel")
-    if len(set(itertools.chain(VOWEL_IPA.values(), CONSONANT_IPA.values()))) != len(
-        VOWEL_IPA
-    ) + len(CONSONANT_IPA):
-        raise AssertionError("two phones share an IPA spelling")
-
-
-_check_tables()

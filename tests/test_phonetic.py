@@ -112,6 +112,19 @@ def test_two_change_neighbours_are_two_phones_away() -> None:
         neighbours(up, edits=3)
 
 
+def test_the_phone_tables_agree() -> None:
+    from kws import phonetic
+
+    for p, near in NEAR_VOWELS.items():
+        assert p in near and near <= set(VOWELS), p
+    assert set(NEAR_VOWELS) == set(VOWELS)
+    assert sorted(phonetic.MANNERS) == sorted(CONSONANTS)  # every consonant in one class
+    spellings = [*phonetic.VOWEL_IPA.values(), *phonetic.CONSONANT_IPA.values()]
+    assert len(set(spellings)) == len(spellings)  # no two phones share an IPA spelling
+    for p in (*VOWELS, *CONSONANTS):  # each phone reads back as itself
+        assert ipa_to_arpabet(arpabet_to_ipa((p, "AH") if p in CONSONANTS else (p,)))[0] == p
+
+
 def test_no_vowel_is_ever_swapped_for_one_near_it() -> None:
     # a vowel a keyword may be said with (an accent's) is never a neighbour's: every pair
     for v, w in itertools.product(VOWELS, VOWELS):
@@ -193,3 +206,16 @@ def test_cli_near_speaks_each_neighbour_from_its_phonemes(
     assert again.exit_code == 0 and len(said) == 16  # a rerun speaks nothing again
     empty = runner.invoke(app, ["synth", "--near", " , ", "--out", str(tmp_path / "e")])
     assert empty.exit_code == 2 and "--near needs keywords" in empty.output
+
+
+def test_a_keyword_that_cannot_be_read_is_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kokoro, "pronounce", lambda w, lang="en-us": "ʀˈoʊ")  # no English /ʀ/
+    monkeypatch.setattr(kokoro, "prepare", lambda folder: None)
+    monkeypatch.setattr(kokoro, "kokoro_available", lambda: True)
+    result = runner.invoke(app, ["synth", "--near", "roh", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no English phone for 'ʀ'" in errors[0]
+    assert not (tmp_path / "o").exists()

@@ -1765,11 +1765,9 @@ class Engine(str, enum.Enum):
 @app.command("synth")
 @reports_errors
 def synth_cli(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder: one sub-folder per word.")],
     words: Annotated[
         list[str] | None, typer.Argument(help="Words to speak.", show_default=False)
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder: one sub-folder per word.")
     ] = None,
     count: Annotated[int, typer.Option(help="Takes per word.")] = SYNTH_DEFAULTS.count,
     seed: Annotated[int, typer.Option(help="Seed for voices, jitter, silence and noise.")] = (
@@ -1821,13 +1819,14 @@ def synth_cli(
         write_noise,
     )
 
-    if out is None:
-        raise SynthError("--out is required")
     words = list(words or [])
     if not words and near is None:
         raise SynthError("give words to speak, or --near KEYWORDS")
     if words and near is not None:
         raise SynthError("give either words to speak or --near KEYWORDS, not both")
+    keywords = parse_words(near) if near is not None else []
+    if near is not None and not keywords:
+        raise SynthError("--near needs keywords, comma-separated (e.g. yes,no)")
     options = SynthOptions(count=count, seed=seed)
     engines = [e.value for e in engine] if engine else None
     if near is not None and engines not in (None, ["kokoro"]):
@@ -1841,10 +1840,7 @@ def synth_cli(
         console.print(f"Kokoro: model and voices in {escape(str(folder))} (fetched once)")
         kokoro.prepare(folder)
     groups: dict[str, dict[str, str]] = {}
-    if near is not None:
-        keywords = parse_words(near)
-        if not keywords:
-            raise SynthError("--near needs keywords, comma-separated (e.g. yes,no)")
+    if keywords:
         groups = phonetic_neighbours(keywords, per_keyword=near_count, edits=near_edits, seed=seed)
         words = [w for group in groups.values() for w in group]
     phonemes = {w: ipa for group in groups.values() for w, ipa in group.items()}
@@ -1866,7 +1862,8 @@ def synth_cli(
             table.add_column(column, justify="right" if numeric else "left")
         for keyword, group in groups.items():
             names = list(group)
-            examples = ", ".join(f"{n} /{group[n]}/" for n in names[:: max(1, len(names) // 3)][:3])
+            some = names[:: max(1, len(names) // 3)][:3]  # three, spread over the sorted list
+            examples = ", ".join(f"{n} /{group[n]}/" for n in some)
             takes = sum(len(files[n]) for n in names)
             table.add_row(keyword, str(len(names)), str(takes), escape(examples))
     else:

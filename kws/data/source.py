@@ -87,6 +87,7 @@ class SplitClips:
     silence: np.ndarray  # (n,) bool
     fingerprint: str  # SHA-256 over the files' relative paths and bytes
     extra: np.ndarray  # (n,) bool: clips from outside the dataset (--extra-*)
+    words: np.ndarray  # (n,) str: the word of each clip, its folder's name ("" for silence)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -137,12 +138,13 @@ def load_split(
     labels = np.array([index.label_id(e.label) for e in examples], dtype=np.int64)
     silence = np.array([e.is_silence for e in examples], dtype=bool)
     extra = np.array([e.is_extra for e in examples], dtype=bool)
+    words = np.array(["" if e.is_silence else Path(e.path).parent.name for e in examples])
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"clips-{_quick_key(index, examples, spec, 'clips')}.npy"
         hit = _cached(path)
         if hit is not None:
-            return SplitClips(hit[0], labels, silence, str(hit[1]["fingerprint"]), extra)
+            return SplitClips(hit[0], labels, silence, str(hit[1]["fingerprint"]), extra, words)
     clips = np.zeros((len(examples), spec.clip_samples), dtype=np.float32)
     digest = hashlib.sha256()
     resample = set(index.resampled)
@@ -167,7 +169,7 @@ def load_split(
                 "spec": spec.to_dict(),
             },
         )
-    return SplitClips(clips, labels, silence, fingerprint, extra)
+    return SplitClips(clips, labels, silence, fingerprint, extra, words)
 
 
 def load_noise(index: DataIndex, *, spec: features.FeatureSpec) -> NoiseBank:
@@ -284,7 +286,7 @@ class TrainingBatches:
             labels = self.data.labels[rows]
             silence = self.data.silence[rows]
             if self.config.negatives > 0:
-                clips, labels, silence = self._with_negatives(clips, labels, silence, rng)
+                clips, labels, silence = self._with_negatives(clips, rows, rng)
             clips = augment_clips(
                 clips,
                 silence=silence,
@@ -300,11 +302,15 @@ class TrainingBatches:
             yield x, labels
 
     def _with_negatives(
-        self, clips: np.ndarray, labels: np.ndarray, silence: np.ndarray, rng: np.random.Generator
+        self, clips: np.ndarray, rows: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The batch plus generated non-keyword clips (label ``_unknown_``), about
-        ``config.negatives`` per keyword clip of the batch."""
+        """The batch (``clips``, the data's ``rows``) plus generated non-keyword clips (label
+        ``_unknown_``), about ``config.negatives`` per keyword clip of the batch; a borrowed
+        consonant comes from the batch's clips of the dataset's other words."""
+        labels, silence = self.data.labels[rows], self.data.silence[rows]
+        words = self.data.words[rows]
         keyword = labels >= FIRST_WORD_ID
+        other = (labels == UNKNOWN_ID) & ~silence & ~self.data.extra[rows]
         count = int(rng.binomial(int(keyword.sum()), min(self.config.negatives, 1.0)))
         if self.config.negatives > 1:
             count += int(rng.poisson((self.config.negatives - 1) * keyword.sum()))
@@ -312,7 +318,8 @@ class TrainingBatches:
             clips[keyword], labels[keyword], count, rng=rng,
             sample_rate_hz=self.spec.sample_rate_hz,
             normalize=self.spec.clip_norm is features.ClipNorm.MAX,
-            kinds=self.config.negative_kinds,
+            kinds=self.config.negative_kinds, words=words[keyword], donors=clips[other],
+            donor_words=words[other],
         )  # fmt: skip
         return (
             np.concatenate([clips, made]),

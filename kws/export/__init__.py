@@ -132,6 +132,7 @@ def _representative(
         train.silence[rows],
         f"{train.fingerprint}/{count}/{seed}",
         train.extra[rows],
+        train.words[rows],
     )
     return kdata.fixed_features(subset, noise=noise, spec=spec, seed=seed)
 

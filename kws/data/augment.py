@@ -230,17 +230,21 @@ def random_channel(
     idx = np.flatnonzero(chosen)
     if idx.size == 0:
         return out
-    size = n + sample_rate_hz // 10  # room for the filters' ringing: no wrap-around
-    freq = np.fft.rfftfreq(size, 1.0 / sample_rate_hz)[None, :]
-    octaves = np.log2(np.clip(freq, 50.0, None) / 1000.0)
-    gain_db = tilt[idx, None] * octaves
-    # the filters' terms, only on the rows that have them (elsewhere they are exactly 0)
+    # room for the filters' ringing (no wrap-around), rounded up to a length FFTs are fast at
+    size = scipy.fft.next_fast_len(n + sample_rate_hz // 10, real=True)
+    freq = np.fft.rfftfreq(size, 1.0 / sample_rate_hz).astype(np.float32)[None, :]
+    octaves = np.log2(np.clip(freq, 50.0, None) / np.float32(1000.0))
+    gain_db = tilt[idx, None].astype(np.float32) * octaves
+    # the filters' terms, only on the rows that have them (elsewhere they are exactly 0);
+    # float32 throughout (a gain off by 1e-6 dB is no different microphone)
     low = np.flatnonzero(np.isfinite(lowpass[idx]))
-    gain_db[low] -= 10 * np.log10(1 + (freq / lowpass[idx[low], None]) ** 8)
+    edge = lowpass[idx[low], None].astype(np.float32)
+    gain_db[low] -= 10 * np.log10(1 + (freq / edge) ** 8)
     high = np.flatnonzero(highpass[idx] > 0)
-    gain_db[high] -= 10 * np.log10(1 + (highpass[idx[high], None] / np.clip(freq, 1.0, None)) ** 4)
-    spectrum = np.fft.rfft(out[idx], n=size, axis=1) * 10 ** (gain_db / 20)
-    shaped = np.fft.irfft(spectrum, n=size, axis=1)[:, :n]
+    edge = highpass[idx[high], None].astype(np.float32)
+    gain_db[high] -= 10 * np.log10(1 + (edge / np.clip(freq, 1.0, None)) ** 4)
+    spectrum = scipy.fft.rfft(out[idx], n=size, axis=1) * 10 ** (gain_db / 20)
+    shaped = scipy.fft.irfft(spectrum, n=size, axis=1)[:, :n]
     before = out[idx].max(axis=1, keepdims=True)  # the spec's clip scaling uses the maximum
     after = shaped.max(axis=1, keepdims=True)
     out[idx] = shaped * np.where(after > 0, before / np.where(after > 0, after, 1), 1)

@@ -5,8 +5,9 @@ In: a keyword dataset folder, the keywords, how many clips, which kinds
 (`kws.data.augment.NEGATIVE_KINDS`: onsets, codas, reversed words, splices, consonant
 swaps, consonants borrowed from other words), a seed. Only clips of the training split are
 cut up (its keywords, and for a borrow its other words): never the validation or testing
-speakers, so a model trained on the result is still measured on speakers it has not heard. Out: ``OUT/<kind>/<n>_<word>[_<word>].wav`` (16-bit, the feature
-spec's sample rate; ``n`` numbers the clip, the words are those it was cut from) and
+speakers, so a model trained on the result is still measured on speakers it has not heard.
+Out: ``OUT/<kind>/<n>_<word>[_<word>].wav`` (16-bit, the feature spec's sample rate; ``n``
+numbers the clip, the words are those it was cut from) and
 ``OUT/negatives.json``, what made them. A clip is made as `kws train --negatives` makes it,
 scaled to a maximum of 1 like the decoded clips; it is written scaled into [-1, 1] (its
 negative side may reach below -1) and decoding scales it back.

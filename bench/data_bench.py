@@ -4,7 +4,7 @@ Indexes ../shared/data/speech_commands_subset (7 words), decodes the training sp
 run, then from the on-disk cache), and times one epoch of augmented feature batches
 (background noise, time shift, MFCC; optional SpecAugment, and the rejection recipe's
 repeated other words and random microphones) on this machine; then writes 2,000 generated
-negatives of all six kinds with `kws data negatives`' code, and again (nothing to write).
+negatives of every kind with `kws data negatives`' code, and again (nothing to write).
 
 Usage: python bench/data_bench.py [DATA_DIR] [--batch-size 100]
 """
@@ -65,7 +65,7 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 rate = f"{n / seconds:.1f} batches/s = {examples / seconds:,.0f} examples/s"
                 rows.append((f"epoch {epoch} of batches{label}", seconds, rate))
-        # kws data negatives: all six kinds written as files (training split from the cache)
+        # kws data negatives: every kind written as files (training split from the cache)
         for run in ("", " (rerun: all there)"):
             t0 = time.perf_counter()
             report = make_negatives(

@@ -850,6 +850,14 @@ def train_cli(
             "the teachers' averaged scores on the same augmented example (0: off).",
         ),
     ] = TRAIN_DEFAULTS["distill"],
+    word_classes: Annotated[
+        bool,
+        typer.Option(
+            "--word-classes",
+            help="Train each of the dataset's other words (not --extra-unknown) as a class of "
+            "its own; the saved model adds their scores into _unknown_.",
+        ),
+    ] = TRAIN_DEFAULTS["word_classes"],
     spec_augment: Annotated[
         bool,
         typer.Option(
@@ -989,6 +997,7 @@ def train_cli(
         ema=ema,
         teachers=tuple(str(t.resolve()) for t in teacher or ()),
         distill=distill,
+        word_classes=word_classes,
         seed=seed,
         index=IndexOptions(
             validation_percentage=validation,

@@ -80,6 +80,7 @@ class TrainConfig:
     ema: float = 0.0  # momentum of an exponential moving average of the weights (0: off)
     teachers: tuple[str, ...] = ()  # run directories or model files to distil from
     distill: float = 0.0  # weight of the teachers' averaged scores in the targets (0: off)
+    word_classes: bool = False  # each other word a class while training, folded to _unknown_
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,6 +108,11 @@ class TrainConfig:
             raise TrainError("--distill needs at least one --teacher (the models to learn from)")
         if self.teachers and self.distill == 0:
             raise TrainError("--teacher needs --distill > 0 (the weight of its scores)")
+        if self.word_classes and self.teachers:
+            raise TrainError(
+                "--word-classes cannot be combined with --teacher (the teachers score only "
+                "the run's labels, not each other word)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +137,7 @@ class TrainConfig:
                     "mixup",
                     "ema",
                     "distill",
+                    "word_classes",
                     "seed",
                 )
             },
@@ -266,6 +273,20 @@ def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.log(p).mean())
 
 
+def _folded(model: Any, fold: np.ndarray) -> Any:
+    """The model with its scores summed by ``fold`` (classes × labels, 0/1): with
+    --word-classes, a last layer that adds the other words' probabilities into _unknown_ (a
+    fully connected layer, as int8 as the rest); without, the model itself."""
+    if fold.shape[0] == fold.shape[1]:
+        return model
+    import keras
+
+    layer = keras.layers.Dense(fold.shape[1], use_bias=False, trainable=False, name="fold_words")
+    outputs = layer(model.outputs[0])
+    layer.set_weights([fold.astype(np.float32)])
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
 def load_run_model(run_dir: Path, *, name: str = "model.keras") -> Any:
     return load_keras_model(Path(run_dir) / name)
 
@@ -297,6 +318,24 @@ class _Data:
             config=config.augment,
             cache_dir=cache_dir,
         )
+        # --word-classes: each other word of the dataset (not --extra-unknown) is a class of
+        # its own while training, after the run's labels; `fold` sums them into _unknown_
+        self.word_classes: tuple[str, ...] = ()
+        targets, unknown = self.train.labels, config.labels.index(kdata.LABEL_UNKNOWN)
+        if config.word_classes:
+            own = (self.train.labels == unknown) & ~self.train.silence & ~self.train.extra
+            self.word_classes = tuple(sorted(set(self.train.words[own].tolist())))
+            if not self.word_classes:
+                raise TrainError(
+                    f"{config.data_dir}: --word-classes needs clips of other words in the "
+                    "training split; it has none"
+                )
+            targets = self.train.labels.copy()
+            ids = {w: len(config.labels) + i for i, w in enumerate(self.word_classes)}
+            targets[own] = [ids[w] for w in self.train.words[own]]
+        self.fold = np.zeros((len(config.labels) + len(self.word_classes), len(config.labels)))
+        self.fold[np.arange(len(config.labels)), np.arange(len(config.labels))] = 1.0
+        self.fold[len(config.labels) :, unknown] = 1.0
         self.batches = kdata.TrainingBatches(
             self.train,
             noise=self.noise,
@@ -304,6 +343,7 @@ class _Data:
             config=config.augment,
             batch_size=config.batch_size,
             seed=config.seed,
+            targets=targets,
         )
 
     def fingerprint(self) -> dict[str, Any]:
@@ -524,7 +564,10 @@ def _train_epochs(
         done, started = state["epochs_done"], state["started"]
     else:
         model = models.build(
-            config.model, config.spec.shape, len(config.labels), tiny=config.tiny_model
+            config.model,
+            config.spec.shape,
+            len(config.labels) + len(data.word_classes),
+            tiny=config.tiny_model,
         )
         for layer in model.layers:  # moving statistics: how fast they follow the weights
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -533,7 +576,7 @@ def _train_epochs(
         history, best_epoch, best_acc, done = [], -1, -1.0, 0
         write_json(run_dir / "config.json", config.to_dict())
     writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    eye = np.eye(len(config.labels), dtype=np.float32)
+    eye = np.eye(len(data.fold), dtype=np.float32)
     train_seconds = sum(h.seconds for h in history)
     for epoch in range(done, config.epochs):
         keras.utils.set_random_seed(config.seed + 1000 * epoch)  # dropout: same on resume
@@ -554,11 +597,11 @@ def _train_epochs(
             if on_batch is not None:
                 on_batch(len(losses), losses[-1], accs[-1])
         with _AveragedWeights(model):
-            probs = model.predict(data.val_x, batch_size=512, verbose=0)
+            probs = model.predict(data.val_x, batch_size=512, verbose=0) @ data.fold
             val_acc = float((probs.argmax(axis=1) == data.val.labels).mean())
             if val_acc > best_acc:
                 best_acc, best_epoch = val_acc, epoch + 1
-                _save_model(model, run_dir / "model.keras")
+                _save_model(_folded(model, data.fold), run_dir / "model.keras")
         lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         log = EpochLog(
             epoch + 1,
@@ -655,6 +698,8 @@ def _finish(
         "train_seconds": round(train_seconds, 1),
         "epochs": len(history),
     }
+    if data.word_classes:
+        metrics["word_classes"] = list(data.word_classes)
     write_json(run_dir / "metrics.json", metrics)
     write_json(
         run_dir / "manifest.json",

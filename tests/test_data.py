@@ -1006,3 +1006,32 @@ def test_negatives_folder_with_borrowed_consonants(
         assert host in ("yes", "no", "up")
         assert lender in (("cat", "dog") if "borrow" in f.parent.name else ("yes", "no", "up"))
     assert any("borrow" in f.parent.name for f in files)
+
+
+def test_batches_yield_targets_and_repeat_by_label(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """``targets``: each clip's training class instead of its label (here cat and dog apart);
+    which clips are repeated still follows the labels, and a generated negative is
+    _unknown_."""
+    root = make_dataset(tmp_path / "d", rng, per_word=20)
+    index = build_index(root, words=["yes", "no"], options=IndexOptions(unknown_percentage=50))
+    train = load_split(index, "training", spec=SPEC)
+    targets = train.labels.copy()
+    targets[train.words == "cat"], targets[train.words == "dog"] = 4, 5
+    assert (targets == 4).any() and (targets == 5).any()
+    config = AugmentConfig(unknown_repeat=3, negatives=0.5)
+    batches = TrainingBatches(
+        train, noise=load_noise(index, spec=SPEC), spec=SPEC, config=config, batch_size=16,
+        seed=7, targets=targets,
+    )  # fmt: skip
+    y = np.concatenate([y for _, y in batches.epoch(0)])
+    for cls in (0, 2, 3, 4, 5):
+        assert (y == cls).sum() == (targets == cls).sum() * (3 if cls >= 4 else 1), cls
+    unknown_rows = (train.labels == 1) & ~np.isin(train.words, ["cat", "dog"])
+    assert (y == 1).sum() > 3 * unknown_rows.sum()  # the generated negatives
+    with pytest.raises(ValueError, match="one class per clip"):
+        TrainingBatches(
+            train, noise=load_noise(index, spec=SPEC), spec=SPEC, config=config, batch_size=16,
+            seed=7, targets=targets[1:],
+        )  # fmt: skip

@@ -4,6 +4,7 @@ of model file. Tiny models on generated tone "words"."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from conftest import make_word_dataset
 from typer.testing import CliRunner
 
+import features
 from kws.cli import app
 from kws.data import AugmentConfig, IndexOptions
 from kws.evaluate import EvalError, evaluate, scores_on
@@ -184,11 +186,12 @@ def test_same_config_gives_bit_identical_weights_and_reproduce(
                 channel=0.5,
                 reverb=0.5,
                 negatives=0.3,
-                negative_kinds=("onset-swap", "coda-swap"),
+                negative_kinds=("onset-swap", "coda-borrow"),
             ),
+            "word_classes": True,
         },
     ],
-    ids=["plain", "mixup-ema-channel-swaps"],
+    ids=["plain", "mixup-ema-channel-negatives-word-classes"],
 )
 def test_resume_after_interrupt_equals_uninterrupted(
     tmp_path: Path, dataset: Path, extra: dict[str, object]
@@ -208,7 +211,7 @@ def test_resume_after_interrupt_equals_uninterrupted(
         path = tmp_path / "cut" / "config.json"
         older = json.loads(path.read_text())
         del older["mixup"], older["ema"], older["augment"]["channel"]
-        del older["teachers"], older["distill"]
+        del older["teachers"], older["distill"], older["word_classes"]
         del older["augment"]["negative_kinds"], older["augment"]["reverb"]
         path.write_text(json.dumps(older))
     result = train(cfg, tmp_path / "cut", resume=True, cache_dir=tmp_path / "c")
@@ -338,6 +341,46 @@ def test_distillation_resumes_and_refuses_a_changed_teacher(tmp_path: Path, data
     with pytest.raises(TrainError, match="lies in the run directory"):
         train(config(dataset, teachers=(str(own),), distill=0.5), tmp_path / "y")
     assert own.read_bytes() == teacher.read_bytes()
+
+
+def test_word_classes_are_trained_apart_and_folded_into_unknown(
+    tmp_path: Path, dataset: Path
+) -> None:
+    """--word-classes: the other words (cat, dog) are classes of their own while training;
+    the saved model adds their probabilities into _unknown_ in a last fixed layer, so it has
+    the run's labels like any other and exports to int8."""
+    import keras
+
+    run = tmp_path / "run"
+    result = train(config(dataset, epochs=3, word_classes=True), run, cache_dir=tmp_path / "c")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["word_classes"] == ["cat", "dog"]
+    model = load_run_model(run)
+    last = load_run_model(run, name="checkpoints/last.keras")
+    assert model.output_shape == (None, 5) and last.output_shape == (None, 7)
+    fold = model.get_layer("fold_words").get_weights()[0]
+    expected = np.zeros((7, 5), np.float32)
+    expected[np.arange(5), np.arange(5)] = 1
+    expected[5:, 1] = 1  # cat and dog → _unknown_
+    assert np.array_equal(fold, expected) and not model.get_layer("fold_words").trainable
+    x = np.random.default_rng(0).normal(size=(8, *features.FeatureSpec().shape))
+    x = x.astype(np.float32)
+    inner = keras.Model(model.inputs, model.get_layer("fold_words").input)
+    scores = inner.predict(x, verbose=0)
+    assert scores.shape == (8, 7)
+    np.testing.assert_allclose(model.predict(x, verbose=0), scores @ fold, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x, verbose=0).sum(axis=1), 1.0, rtol=1e-5)
+    # the run's validation accuracy is that of the folded model
+    val = evaluate(run, dataset, split="validation")
+    assert val.accuracy == pytest.approx(result.val_accuracy)
+    with pytest.raises(TrainError, match="--word-classes cannot be combined with --teacher"):
+        config(dataset, word_classes=True, teachers=(str(run),), distill=0.5)
+    # a dataset without other words has nothing to make classes of
+    bare = tmp_path / "bare"
+    shutil.copytree(dataset, bare, ignore=shutil.ignore_patterns("cat", "dog"))
+    with pytest.raises(TrainError, match="--word-classes needs clips of other words"):
+        train(config(bare, word_classes=True), tmp_path / "r2", cache_dir=tmp_path / "c")
+    assert not (tmp_path / "r2").exists()
 
 
 def test_a_run_stopped_in_its_first_epoch_starts_again(tmp_path: Path, dataset: Path) -> None:

@@ -236,9 +236,12 @@ def fixed_features(
 class TrainingBatches:
     """Augmented, shuffled feature batches; epoch ``e`` is the same for the same seed.
 
-    Iterating `epoch(e)` yields (features (b, frames, coefficients) float32, labels (b,)).
-    The next batch is computed in a background thread while the caller trains on this one
-    (NumPy and SciPy release the GIL).
+    Iterating `epoch(e)` yields (features (b, frames, coefficients) float32, labels (b,)):
+    the clips' label ids, or their ``targets`` (one class id per clip of ``data``; e.g. each
+    other word a class of its own) when given; generated negatives are ``_unknown_``.
+    Which clips are repeated or cut up follows the labels either way. The next batch is
+    computed in a background thread while the caller trains on this one (NumPy and SciPy
+    release the GIL).
     """
 
     def __init__(
@@ -250,11 +253,15 @@ class TrainingBatches:
         config: AugmentConfig,
         batch_size: int,
         seed: int,
+        targets: np.ndarray | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be positive, got {batch_size}")
+        if targets is not None and np.shape(targets) != data.labels.shape:
+            raise ValueError(f"targets must have one class per clip, got {np.shape(targets)}")
         self.data, self.noise, self.spec, self.config = data, noise, spec, config
         self.batch_size, self.seed = batch_size, seed
+        self.targets = data.labels if targets is None else np.asarray(targets)
 
     def _rows(self) -> np.ndarray:
         """The examples of one epoch: every clip, the dataset's `_unknown_` ones
@@ -283,7 +290,7 @@ class TrainingBatches:
             # memory-mapped cache is then read front to back.
             rows = np.sort(order[start : start + self.batch_size])
             clips = np.asarray(self.data.clips[rows])
-            labels = self.data.labels[rows]
+            labels = self.targets[rows]
             silence = self.data.silence[rows]
             if self.config.negatives > 0:
                 clips, labels, silence = self._with_negatives(clips, rows, rng)
@@ -308,7 +315,7 @@ class TrainingBatches:
         ``_unknown_``), about ``config.negatives`` per keyword clip of the batch; a borrowed
         consonant comes from the batch's clips of the dataset's other words."""
         labels, silence = self.data.labels[rows], self.data.silence[rows]
-        words = self.data.words[rows]
+        words, targets = self.data.words[rows], self.targets[rows]
         keyword = labels >= FIRST_WORD_ID
         other = (labels == UNKNOWN_ID) & ~silence & ~self.data.extra[rows]
         count = int(rng.binomial(int(keyword.sum()), min(self.config.negatives, 1.0)))
@@ -323,7 +330,7 @@ class TrainingBatches:
         )  # fmt: skip
         return (
             np.concatenate([clips, made]),
-            np.concatenate([labels, np.full(count, UNKNOWN_ID, labels.dtype)]),
+            np.concatenate([targets, np.full(count, UNKNOWN_ID, labels.dtype)]),
             np.concatenate([silence, np.zeros(count, bool)]),
         )
 

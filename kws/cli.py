@@ -619,8 +619,8 @@ def data_negatives_cli(
 ) -> None:
     """Non-keyword clips cut from the training split's keywords (onsets, codas, reversed
     words, splices, consonants swapped or borrowed from other words), as --negatives makes
-    them: to listen to, or to train
-    on with --extra-unknown. A rerun adds only what is missing."""
+    them: to listen to, or to train on with --extra-unknown. A rerun adds only what is
+    missing."""
     from kws.data import default_cache_dir
     from kws.data.negatives import make_negatives
 
@@ -884,7 +884,8 @@ def train_cli(
         typer.Option(
             help="Which generated negatives, comma-separated: onset, coda, reversed, splice, "
             "onset-swap, coda-swap (a keyword with another keyword's initial or final "
-            "consonant), onset-borrow, coda-borrow (... with one of the dataset's other words').",
+            "consonant), onset-borrow, coda-borrow (... with one of the dataset's other words'"
+            " consonants).",
         ),
     ] = ",".join(DEFAULT_AUGMENT.negative_kinds),
     unknown_repeat: Annotated[

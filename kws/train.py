@@ -323,7 +323,7 @@ class _Data:
         self.word_classes: tuple[str, ...] = ()
         targets, unknown = self.train.labels, config.labels.index(kdata.LABEL_UNKNOWN)
         if config.word_classes:
-            own = (self.train.labels == unknown) & ~self.train.silence & ~self.train.extra
+            own = self.train.other_words
             self.word_classes = tuple(sorted(set(self.train.words[own].tolist())))
             if not self.word_classes:
                 raise TrainError(

@@ -23,6 +23,7 @@ import scipy.fft
 from kws.data.index import DataError
 
 __all__ = [
+    "BORROW_KINDS",
     "AugmentConfig",
     "Negative",
     "NoiseBank",
@@ -48,6 +49,7 @@ NEGATIVE_KINDS = (
     "coda-borrow",
 )  # fmt: skip
 DEFAULT_NEGATIVE_KINDS = ("onset", "coda", "reversed", "splice")
+BORROW_KINDS = ("onset-borrow", "coda-borrow")  # the consonant from a word not a keyword
 SEGMENT_FRAME_MS = 10.0
 SEGMENT_SEARCH = 0.4  # a word's onset (coda) boundary lies in its first (last) 40 %
 SEGMENT_SKIP_MS = 20.0  # ... and not in the first (last) 20 ms of it
@@ -587,7 +589,7 @@ def keyword_negative(
     length = end - start
     kind = kinds[int(rng.integers(len(kinds)))]
     others = np.flatnonzero(labels != labels[a])
-    if kind in ("onset-borrow", "coda-borrow"):
+    if kind in BORROW_KINDS:
         onset = kind == "onset-borrow"
         lenders = np.empty(0, np.int64)
         if words is not None and donors is not None and donor_words is not None:

@@ -35,13 +35,14 @@ import numpy as np
 
 import features
 from kws.data.augment import (
+    BORROW_KINDS,
     DEFAULT_NEGATIVE_KINDS,
     NEGATIVE_KINDS,
     check_negative_kinds,
     keyword_negative,
 )
 from kws.data.index import DataError, IndexOptions, build_index
-from kws.data.source import FIRST_WORD_ID, UNKNOWN_ID, code_digest, load_split
+from kws.data.source import FIRST_WORD_ID, code_digest, load_split
 from kws.fsutil import atomic_path
 from kws.runs import write_json
 
@@ -132,7 +133,7 @@ def make_negatives(
         raise DataError(f"{data_dir}: no keyword clips in the training split to cut up")
     clips, labels = training.clips[keyword], training.labels[keyword]
     words = training.words[keyword]
-    other = (training.labels == UNKNOWN_ID) & ~training.silence & ~training.extra
+    other = training.other_words
     donors, donor_words = training.clips[other], training.words[other]
     recipe = {
         "format": FORMAT,
@@ -159,7 +160,7 @@ def make_negatives(
                 words=words, donors=donors, donor_words=donor_words,
             )  # fmt: skip
             names = [str(words[made.host])]
-            if made.kind in ("onset-borrow", "coda-borrow"):
+            if made.kind in BORROW_KINDS:
                 names.append(str(donor_words[made.donor]))
             elif made.donor is not None:
                 names.append(str(words[made.donor]))

@@ -92,6 +92,12 @@ class SplitClips:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def other_words(self) -> np.ndarray:
+        """(n,) bool: the dataset's own clips of words that are not keywords (`_unknown_`,
+        neither silence nor --extra-unknown)."""
+        return (self.labels == UNKNOWN_ID) & ~self.silence & ~self.extra
+
 
 def _quick_key(
     index: DataIndex, examples: list[Example], spec: features.FeatureSpec, kind: str
@@ -316,8 +322,7 @@ class TrainingBatches:
         consonant comes from the batch's clips of the dataset's other words."""
         labels, silence = self.data.labels[rows], self.data.silence[rows]
         words, targets = self.data.words[rows], self.targets[rows]
-        keyword = labels >= FIRST_WORD_ID
-        other = (labels == UNKNOWN_ID) & ~silence & ~self.data.extra[rows]
+        keyword, other = labels >= FIRST_WORD_ID, self.data.other_words[rows]
         count = int(rng.binomial(int(keyword.sum()), min(self.config.negatives, 1.0)))
         if self.config.negatives > 1:
             count += int(rng.poisson((self.config.negatives - 1) * keyword.sum()))

@@ -1627,7 +1627,8 @@ def stream_eval_cli(
 ) -> None:
     """Streaming accuracy on a long recording, with a threshold sweep (operating curve).
 
-    Correct, wrong and missed keywords, false accepts per hour, latency, TensorFlow's metrics."""
+    Correct, wrong and missed keywords, false accepts per hour (and the clips they were made
+    on), latency, TensorFlow's metrics."""
     from kws.audio import load_mono
     from kws.data.streams import read_truth
     from kws.plots import plot_stream_sweep
@@ -1680,8 +1681,13 @@ def stream_eval_cli(
     write_csv(
         out / "detections.csv",
         [
-            {**d.to_dict(), "outcome": o}
-            for d, o in zip(report.detections, report.outcomes, strict=True)
+            {
+                **d.to_dict(),
+                "outcome": o,
+                "word": "" if w is None else w.label,
+                "source": "" if w is None else w.source,
+            }
+            for d, o, w in zip(report.detections, report.outcomes, report.matched, strict=True)
         ],
     )
     plot_stream_sweep(
@@ -1736,7 +1742,30 @@ def stream_eval_cli(
     console.print(sweep)
     if windows:
         console.print(_window_table(report.windows, threshold, smoothing.average_window_ms))
+    if report.false_accepts:
+        console.print(_false_accept_table(report.false_accepts, threshold))
     console.print(f"written: {out}/metrics.json, sweep.csv, sweep.png, detections.csv")
+
+
+def _false_accept_table(sources: list[Any], threshold: float, most: int = 8) -> Table:
+    """Where the operating point's false accepts came from, most first (`FalseAcceptSource`)."""
+    table = Table(
+        title=f"false accepts at threshold {threshold:g}, by clip (all in metrics.json)",
+        show_edge=False,
+    )
+    for column, justify in (("clip", "left"), ("word", "left"), ("false accepts", "right"),
+                            ("played", "right"), ("fired", "left")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for f in sources[:most]:
+        fired = ", ".join(f"{label} ×{n}" for label, n in f.detected.items())
+        if f.word:
+            table.add_row(f.source, f.word, str(f.count), str(f.times_in_stream), fired)
+        else:
+            table.add_row("(no word: noise, silence, a repeat)", "", str(f.count), "", fired)
+    if len(sources) > most:
+        rest = sum(f.count for f in sources[most:])
+        table.add_row(f"{len(sources) - most} more clips", "", str(rest), "", "")
+    return table
 
 
 def _parse_ms_list(text: str, option: str) -> list[float]:

@@ -21,6 +21,11 @@ own label is preferred over one of another word's.
   spoken, other words included: matched (any detection), correct, wrong (other label,
   including detections of other words), false positives (detections matching no word).
 - latency: detection time minus the end of the word, for correct detections.
+
+Each detection also keeps the word it was matched to (None on no word), so that false
+accepts can be traced to the clips that caused them (`false_accept_sources`): a stream
+built from a small pool of other words repeats each clip many times, and one clip that a
+model takes for a keyword can make most of its false accepts.
 """
 
 from __future__ import annotations
@@ -48,9 +53,11 @@ from kws.stream import (
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "FalseAcceptSource",
     "StreamMetrics",
     "StreamReport",
     "evaluate_stream",
+    "false_accept_sources",
     "score_detections",
 ]
 
@@ -111,6 +118,18 @@ class StreamMetrics:
         return out
 
 
+@dataclass(frozen=True)
+class FalseAcceptSource:
+    """The false accepts of the operating point made on one clip of the stream (or, with
+    ``source`` "", on no word at all: noise, silence, a second detection of a word)."""
+
+    source: str  # the clip's file, as the truth names it ("" for no word)
+    word: str  # its label in the truth ("" for no word, which no truth label is)
+    count: int  # false accepts on it
+    times_in_stream: int  # how often the stream plays this clip (0 for no word)
+    detected: dict[str, int]  # which keywords fired, and how often
+
+
 @dataclass
 class StreamReport:
     model: str
@@ -123,6 +142,8 @@ class StreamReport:
     detections: list[Detection]
     outcomes: list[str]  # per detection: correct, wrong, false_accept
     windows: list[StreamMetrics] = field(default_factory=list)  # each window, chosen threshold
+    matched: list[StreamWord | None] = field(default_factory=list)  # per detection: its word
+    false_accepts: list[FalseAcceptSource] = field(default_factory=list)  # by clip, most first
 
     def curve(self, average_window_ms: float | None = None) -> list[StreamMetrics]:
         """The threshold sweep at one averaging window (default: the chosen one)."""
@@ -141,7 +162,39 @@ class StreamReport:
             "metrics": self.operating.to_dict(),
             "sweep": [m.to_dict() for m in self.sweep],
             "windows": [m.to_dict() for m in self.windows],
+            "false_accept_sources": [dataclasses.asdict(f) for f in self.false_accepts],
         }
+
+
+def false_accept_sources(
+    detections: Sequence[Detection],
+    outcomes: Sequence[str],
+    matched: Sequence[StreamWord | None],
+    truth: Sequence[StreamWord] = (),
+) -> list[FalseAcceptSource]:
+    """The false accepts grouped by the clip they were made on, most first (ties by source);
+    ``truth`` counts how often each clip is played (0 when not given)."""
+    plays: dict[str, int] = {}
+    for w in truth:
+        plays[w.source] = plays.get(w.source, 0) + 1
+    groups: dict[tuple[str, str], dict[str, int]] = {}
+    for d, o, w in zip(detections, outcomes, matched, strict=True):
+        if o != "false_accept":
+            continue
+        key = ("", "") if w is None else (w.source, w.label)
+        fired = groups.setdefault(key, {})
+        fired[d.label] = fired.get(d.label, 0) + 1
+    out = [
+        FalseAcceptSource(
+            source=source,
+            word=word,
+            count=sum(fired.values()),
+            times_in_stream=plays.get(source, 0) if word else 0,
+            detected=dict(sorted(fired.items())),
+        )
+        for (source, word), fired in groups.items()
+    ]
+    return sorted(out, key=lambda f: (-f.count, f.source))
 
 
 def score_detections(
@@ -152,8 +205,10 @@ def score_detections(
     threshold: float,
     average_window_ms: float,
     tolerance_ms: float = DEFAULT_TOLERANCE_MS,
-) -> tuple[StreamMetrics, list[str]]:
-    """Match detections to the spoken words; see the module docstring."""
+) -> tuple[StreamMetrics, list[str], list[StreamWord | None]]:
+    """Match detections to the spoken words; see the module docstring. Returns the metrics,
+    each detection's outcome and the word it was matched to (None: on no word), in the
+    detections' time order."""
     tolerance = tolerance_ms / 1000
     words = sorted(truth, key=lambda w: w.start_s)
     starts = np.array([w.clip_start_s for w in words])
@@ -163,6 +218,7 @@ def score_detections(
     correct = wrong = fa = fa_words = 0
     tf_matched = tf_correct = tf_wrong = tf_fp = 0
     outcomes: list[str] = []
+    matched: list[StreamWord | None] = []
     latency: list[float] = []
     for d in sorted(detections, key=lambda d: d.time_s):
         # words whose [start, end + tolerance] holds the detection and are not taken yet,
@@ -173,9 +229,11 @@ def score_detections(
             fa += 1
             tf_fp += 1
             outcomes.append("false_accept")
+            matched.append(None)
             continue
         i = int(own[0] if own else candidates[0])
         taken[i] = True
+        matched.append(words[i])
         tf_matched += 1
         if words[i].label == d.label:
             tf_correct += 1
@@ -215,7 +273,7 @@ def score_detections(
         average_window_ms=average_window_ms,
         latency_ms=latency,
     )
-    return metrics, outcomes
+    return metrics, outcomes, matched
 
 
 def evaluate_stream(
@@ -246,23 +304,25 @@ def evaluate_stream(
         for w in windows
     }
 
-    def at(window: float, threshold: float) -> tuple[StreamMetrics, list[Detection], list[str]]:
+    def at(
+        window: float, threshold: float
+    ) -> tuple[StreamMetrics, list[Detection], list[str], list[StreamWord | None]]:
         config = dataclasses.replace(smoothing, threshold=threshold, average_window_ms=window)
         found = detections_at(
             model.labels, tops[window], config, sample_rate_hz=rate,
             class_thresholds=getattr(model, "thresholds", None),
         )  # fmt: skip
-        metrics, outcomes = score_detections(
+        metrics, outcomes, matched = score_detections(
             found, truth, seconds=seconds, threshold=threshold, tolerance_ms=tolerance_ms,
             average_window_ms=window,
         )  # fmt: skip
-        return metrics, found, outcomes
+        return metrics, found, outcomes, matched
 
     chosen = {w: at(w, smoothing.threshold) for w in windows}  # each window at the threshold
-    operating, found, outcomes = chosen[smoothing.average_window_ms]
+    operating, found, outcomes, matched = chosen[smoothing.average_window_ms]
     sweep = [at(w, t)[0] for w in windows for t in sorted(set(thresholds))]
     by_window = [chosen[w][0] for w in windows]
     return StreamReport(
         model.name, hop_ms, smoothing, tolerance_ms, seconds, operating, sweep, found, outcomes,
-        by_window,
+        by_window, matched, false_accept_sources(found, outcomes, matched, truth),
     )  # fmt: skip

@@ -3,6 +3,7 @@ smoothing, suppression and minimum count; make-stream, stream-eval and listen en
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from kws.stream import (
     score_stream,
     smoothed_tops,
 )
-from kws.stream_eval import evaluate_stream, score_detections
+from kws.stream_eval import evaluate_stream, false_accept_sources, score_detections
 
 runner = CliRunner()
 RATE = 16_000
@@ -270,7 +271,7 @@ def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
     truth = [
         StreamWord("yes", 1.0, 1.5, 0.8, ""),
         StreamWord("no", 3.0, 3.4, 2.8, ""),
-        StreamWord("_unknown_", 5.0, 5.5, 4.8, ""),
+        StreamWord("_unknown_", 5.0, 5.5, 4.8, "six/a_nohash_0.wav"),
         StreamWord("up", 7.0, 7.5, 6.8, ""),
         StreamWord("up", 11.0, 11.5, 10.8, ""),  # missed
     ]
@@ -283,7 +284,7 @@ def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
         Detection("up", 0.8, 9.0),  # on nothing: false accept
         Detection("up", 0.8, 10.7),  # before the clip of the next word: false accept
     ]
-    m, outcomes = score_detections(
+    m, outcomes, matched = score_detections(
         found, truth, seconds=3600, threshold=0.5, average_window_ms=400.0, tolerance_ms=750
     )
     assert m.to_dict()["average_window_ms"] == 400.0
@@ -300,6 +301,14 @@ def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
         "correct",
         "false_accept",
         "false_accept",
+    ]
+    assert matched == [truth[0], None, truth[1], truth[2], truth[3], None, None]
+    # by clip: the three on no word together, the one on the other word with its source, and
+    # how often the stream plays that clip
+    sources = false_accept_sources(found, outcomes, matched, [*truth, truth[2]])
+    assert [(f.source, f.word, f.count, f.times_in_stream, f.detected) for f in sources] == [
+        ("", "", 3, 0, {"up": 2, "yes": 1}),
+        ("six/a_nohash_0.wav", "_unknown_", 1, 2, {"no": 1}),
     ]
     # TensorFlow's view: of 5 words, 4 matched (yes, no, _unknown_, up), 2 correct, 2 wrong
     assert (m.tf_matched_pct, m.tf_correct_pct, m.tf_wrong_pct) == (80, 40, 40)
@@ -459,6 +468,17 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
     # the CLI's detections are the listen command's at the same threshold
     rows = (out / "detections.csv").read_text().splitlines()[1:]
     assert len(rows) == len(detections)
+    # each detection names the word it was matched to; the false accepts add up by clip
+    table = list(csv.DictReader((out / "detections.csv").open()))
+    played = {w.source: w.label for w in read_truth(truth)}
+    for row in table:
+        assert (row["outcome"] == "correct") <= (row["word"] == row["label"])
+        assert row["source"] == "" or played[row["source"]] == row["word"]
+    sources = metrics["false_accept_sources"]
+    assert sum(f["count"] for f in sources) == m["false_accepts"]
+    on_words = [r for r in table if r["outcome"] == "false_accept" and r["word"]]
+    assert len(on_words) == m["false_accepts_on_words"]
+    assert ("by clip" in result.output) == (m["false_accepts"] > 0)
 
     # the same evaluation through the library equals the CLI's
     model = load_window_model(tone_run)

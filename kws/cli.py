@@ -555,7 +555,7 @@ def data_make_stream_cli(
     """A long test recording with words every ~2 s over background noise, and its truth."""
     import soundfile as sf
 
-    from kws.data.streams import make_stream, write_truth
+    from kws.data.streams import make_stream, pool_summary, write_truth
 
     if out.resolve() == truth.resolve():
         raise DataError("--out and --truth must be different files")
@@ -582,13 +582,13 @@ def data_make_stream_cli(
         sf.write(tmp, audio, rate, subtype="PCM_16", format="WAV")
     with atomic_path(truth) as tmp:
         write_truth(tmp, words_placed)
-    keywords = sum(w.label != "_unknown_" for w in words_placed)
     table = Table(title=f"kws data make-stream {data_dir}", show_edge=False, show_header=False)
     table.add_column("")
     table.add_column("", justify="right")
     table.add_row("length", f"{len(audio) / rate / 60:.1f} min")
-    table.add_row("keywords", str(keywords))
-    table.add_row("other words", str(len(words_placed) - keywords))
+    for kind, (played, clips, speakers) in pool_summary(words_placed).items():
+        table.add_row(kind, str(played))
+        table.add_row("  clips, speakers", f"{clips}, {speakers}")
     table.add_row("recording", str(out))
     table.add_row("truth", str(truth))
     console.print(table)

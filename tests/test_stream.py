@@ -15,7 +15,14 @@ from typer.testing import CliRunner
 
 import features
 from kws.cli import app
-from kws.data.streams import StreamOptions, StreamWord, make_stream, read_truth, write_truth
+from kws.data.streams import (
+    StreamOptions,
+    StreamWord,
+    make_stream,
+    pool_summary,
+    read_truth,
+    write_truth,
+)
 from kws.stream import (
     Detection,
     PosteriorSmoother,
@@ -321,6 +328,17 @@ def tone_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny_run(root, seed=5, epochs=4, per_word=30, testing=25)
 
 
+def test_pool_summary_counts_plays_clips_and_speakers() -> None:
+    truth = [
+        StreamWord("yes", 1.0, 1.5, 0.8, "yes/aa_nohash_0.wav"),
+        StreamWord("yes", 3.0, 3.5, 2.8, "yes/aa_nohash_1.wav"),
+        StreamWord("no", 5.0, 5.5, 4.8, "no/bb_nohash_0.wav"),
+        StreamWord("_unknown_", 7.0, 7.5, 6.8, "six/cc_nohash_0.wav"),
+        StreamWord("_unknown_", 9.0, 9.5, 8.8, "six/cc_nohash_0.wav"),
+    ]
+    assert pool_summary(truth) == {"keywords": (3, 3, 2), "other words": (2, 1, 1)}
+
+
 def test_make_stream_is_seeded_and_truthful(tmp_path: Path) -> None:
     data = make_word_dataset(tmp_path / "words", np.random.default_rng(8), per_word=20)
     options = StreamOptions(minutes=0.5, seed=4, splits=("training", "validation", "testing"))
@@ -410,6 +428,9 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
         ],
     )
     assert result.exit_code == 0, result.output
+    summary = " ".join(result.output.split())
+    for kind, (n, clips, speakers) in pool_summary(read_truth(truth)).items():
+        assert f"{kind} │ {n} clips, speakers │ {clips}, {speakers}" in summary
     assert sf.info(wav).samplerate == RATE and sf.info(wav).frames == 30 * RATE
     assert len(read_truth(truth)) == 14
 

@@ -12,6 +12,7 @@ from kws.data.index import (
     Example,
     IndexOptions,
     build_index,
+    speaker_of,
     which_set,
 )
 from kws.data.source import (
@@ -47,6 +48,7 @@ __all__ = [
     "fixed_features",
     "load_noise",
     "load_split",
+    "speaker_of",
     "spec_augment",
     "which_set",
 ]

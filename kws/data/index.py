@@ -49,15 +49,19 @@ class DataError(ValueError):
     """The dataset folder or the options cannot give a usable index."""
 
 
+def speaker_of(filename: str) -> str:
+    """The speaker id of a Speech Commands file: its name up to ``_nohash_``
+    (``six/6a27a9bf_nohash_0.flac`` → ``6a27a9bf``)."""
+    return re.sub(r"_nohash_.*$", "", os.path.basename(filename))
+
+
 def which_set(filename: str, *, validation_percentage: float, testing_percentage: float) -> str:
     """TensorFlow speech_commands' split of a file by the SHA-1 of its speaker id.
 
     Everything after ``_nohash_`` in the file name is ignored, so all takes of a speaker land
     in the same split.
     """
-    base_name = os.path.basename(filename)
-    hash_name = re.sub(r"_nohash_.*$", "", base_name)
-    hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
+    hashed = hashlib.sha1(speaker_of(filename).encode("utf-8")).hexdigest()
     percentage = (int(hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
     if percentage < validation_percentage:
         return "validation"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from kws.data.index import (
     DataError,
     IndexOptions,
     scan_folders,
+    speaker_of,
     which_set,
 )
 
@@ -39,6 +41,7 @@ __all__ = [
     "StreamOptions",
     "StreamWord",
     "make_stream",
+    "pool_summary",
     "read_truth",
     "voiced_span",
     "write_truth",
@@ -150,6 +153,20 @@ def _noise_bed(
             bed[pos : pos + length] = reps * gain
         pos += length
     return bed
+
+
+def pool_summary(truth: Sequence[StreamWord]) -> dict[str, tuple[int, int, int]]:
+    """For the keywords and for the other words of a stream: (words played, distinct clips,
+    distinct speakers). A stream built from a small pool plays each clip many times, and its
+    false accepts then measure few speakers."""
+    out = {}
+    for kind, chosen in (
+        ("keywords", [w for w in truth if w.label != LABEL_UNKNOWN]),
+        ("other words", [w for w in truth if w.label == LABEL_UNKNOWN]),
+    ):
+        clips = {w.source for w in chosen}
+        out[kind] = (len(chosen), len(clips), len({speaker_of(c) for c in clips}))
+    return out
 
 
 def make_stream(

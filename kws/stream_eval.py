@@ -121,7 +121,7 @@ class StreamMetrics:
 @dataclass(frozen=True)
 class FalseAcceptSource:
     """The false accepts of the operating point made on one clip of the stream (or, with
-    ``source`` "", on no word at all: noise, silence, a second detection of a word)."""
+    ``word`` "", on no word at all: noise, silence, a second detection of a word)."""
 
     source: str  # the clip's file, as the truth names it ("" for no word)
     word: str  # its label in the truth ("" for no word, which no truth label is)

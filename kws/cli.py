@@ -45,7 +45,7 @@ from kws.stream import (
     StreamError,
     check_reachable,
 )
-from kws.stream_eval import DEFAULT_TOLERANCE_MS
+from kws.stream_eval import DEFAULT_TOLERANCE_MS, FalseAcceptSource
 from kws.synth import SynthError, SynthOptions
 from kws.train import DEFAULT_AUGMENT, TrainConfig, TrainError
 
@@ -1689,6 +1689,7 @@ def stream_eval_cli(
             }
             for d, o, w in zip(report.detections, report.outcomes, report.matched, strict=True)
         ],
+        fieldnames=("label", "score", "time_s", "outcome", "word", "source"),
     )
     plot_stream_sweep(
         report.sweep,
@@ -1747,7 +1748,7 @@ def stream_eval_cli(
     console.print(f"written: {out}/metrics.json, sweep.csv, sweep.png, detections.csv")
 
 
-def _false_accept_table(sources: list[Any], threshold: float, most: int = 8) -> Table:
+def _false_accept_table(sources: list[FalseAcceptSource], threshold: float, most: int = 8) -> Table:
     """Where the operating point's false accepts came from, most first (`FalseAcceptSource`)."""
     table = Table(
         title=f"false accepts at threshold {threshold:g}, by clip (all in metrics.json)",
@@ -1757,14 +1758,18 @@ def _false_accept_table(sources: list[Any], threshold: float, most: int = 8) -> 
                             ("played", "right"), ("fired", "left")):  # fmt: skip
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for f in sources[:most]:
-        fired = ", ".join(f"{label} ×{n}" for label, n in f.detected.items())
-        if f.word:
-            table.add_row(f.source, f.word, str(f.count), str(f.times_in_stream), fired)
-        else:
+        fired = ", ".join(f"{label} ×{n}" for label, n in f.detected)
+        if not f.word:
             table.add_row("(no word: noise, silence, a repeat)", "", str(f.count), "", fired)
+        elif not f.source:
+            table.add_row("(clip not named in the truth)", escape(f.word), str(f.count), "", fired)
+        else:
+            table.add_row(
+                escape(f.source), escape(f.word), str(f.count), str(f.times_in_stream), fired
+            )
     if len(sources) > most:
         rest = sum(f.count for f in sources[most:])
-        table.add_row(f"{len(sources) - most} more clips", "", str(rest), "", "")
+        table.add_row(f"{len(sources) - most} more (in metrics.json)", "", str(rest), "", "")
     return table
 
 

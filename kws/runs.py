@@ -9,6 +9,7 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +104,13 @@ def run_dir_of(target: Path) -> Path | None:
     return None
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_csv(path: Path, rows: list[dict[str, Any]], fieldnames: Sequence[str] = ()) -> None:
+    """Rows as CSV, atomically; with ``fieldnames`` the header is written even without rows
+    (otherwise an empty list gives an empty file)."""
+    names = list(fieldnames) or (list(rows[0]) if rows else [])
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
-        if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if names:
+            writer = csv.DictWriter(f, fieldnames=names)
             writer.writeheader()
             writer.writerows(rows)
 

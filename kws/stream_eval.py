@@ -121,13 +121,17 @@ class StreamMetrics:
 @dataclass(frozen=True)
 class FalseAcceptSource:
     """The false accepts of the operating point made on one clip of the stream (or, with
-    ``word`` "", on no word at all: noise, silence, a second detection of a word)."""
+    ``word`` "", on no word at all: noise, silence, a second detection of a word). A truth
+    without a ``source`` column names no clip: its words are then grouped by label alone."""
 
-    source: str  # the clip's file, as the truth names it ("" for no word)
+    source: str  # the clip's file, as the truth names it ("" for no word or a nameless clip)
     word: str  # its label in the truth ("" for no word, which no truth label is)
     count: int  # false accepts on it
-    times_in_stream: int  # how often the stream plays this clip (0 for no word)
-    detected: dict[str, int]  # which keywords fired, and how often
+    times_in_stream: int  # how often the stream plays this clip (0: no word, or not named)
+    detected: tuple[tuple[str, int], ...]  # which keywords fired, and how often, by label
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "detected": dict(self.detected)}
 
 
 @dataclass
@@ -162,7 +166,7 @@ class StreamReport:
             "metrics": self.operating.to_dict(),
             "sweep": [m.to_dict() for m in self.sweep],
             "windows": [m.to_dict() for m in self.windows],
-            "false_accept_sources": [dataclasses.asdict(f) for f in self.false_accepts],
+            "false_accept_sources": [f.to_dict() for f in self.false_accepts],
         }
 
 
@@ -173,12 +177,14 @@ def false_accept_sources(
     truth: Sequence[StreamWord] = (),
 ) -> list[FalseAcceptSource]:
     """The false accepts grouped by the clip they were made on, most first (ties by source);
-    ``truth`` counts how often each clip is played (0 when not given)."""
-    plays: dict[str, int] = {}
+    ``outcomes`` and ``matched`` as `score_detections` returns them (in the detections' time
+    order); ``truth`` counts how often each clip is played (0 when not given or not named)."""
+    plays: dict[tuple[str, str], int] = {}
     for w in truth:
-        plays[w.source] = plays.get(w.source, 0) + 1
+        plays[w.source, w.label] = plays.get((w.source, w.label), 0) + 1
     groups: dict[tuple[str, str], dict[str, int]] = {}
-    for d, o, w in zip(detections, outcomes, matched, strict=True):
+    in_time = sorted(detections, key=lambda d: d.time_s)  # stable, as in score_detections
+    for d, o, w in zip(in_time, outcomes, matched, strict=True):
         if o != "false_accept":
             continue
         key = ("", "") if w is None else (w.source, w.label)
@@ -189,8 +195,8 @@ def false_accept_sources(
             source=source,
             word=word,
             count=sum(fired.values()),
-            times_in_stream=plays.get(source, 0) if word else 0,
-            detected=dict(sorted(fired.items())),
+            times_in_stream=plays.get((source, word), 0) if word and source else 0,
+            detected=tuple(sorted(fired.items())),
         )
         for (source, word), fired in groups.items()
     ]
@@ -312,6 +318,7 @@ def evaluate_stream(
             model.labels, tops[window], config, sample_rate_hz=rate,
             class_thresholds=getattr(model, "thresholds", None),
         )  # fmt: skip
+        found = sorted(found, key=lambda d: d.time_s)  # the order of outcomes and matched
         metrics, outcomes, matched = score_detections(
             found, truth, seconds=seconds, threshold=threshold, tolerance_ms=tolerance_ms,
             average_window_ms=window,

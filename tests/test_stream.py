@@ -4,6 +4,7 @@ smoothing, suppression and minimum count; make-stream, stream-eval and listen en
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,10 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import make_word_dataset, train_tiny_run, write
+from rich.console import Console
 from typer.testing import CliRunner
 
 import features
-from kws.cli import app
+from kws.cli import _false_accept_table, app
 from kws.data.streams import (
     StreamOptions,
     StreamWord,
@@ -36,7 +38,12 @@ from kws.stream import (
     score_stream,
     smoothed_tops,
 )
-from kws.stream_eval import evaluate_stream, false_accept_sources, score_detections
+from kws.stream_eval import (
+    FalseAcceptSource,
+    evaluate_stream,
+    false_accept_sources,
+    score_detections,
+)
 
 runner = CliRunner()
 RATE = 16_000
@@ -314,9 +321,12 @@ def test_matching_counts_correct_wrong_missed_and_false_accepts() -> None:
     # how often the stream plays that clip
     sources = false_accept_sources(found, outcomes, matched, [*truth, truth[2]])
     assert [(f.source, f.word, f.count, f.times_in_stream, f.detected) for f in sources] == [
-        ("", "", 3, 0, {"up": 2, "yes": 1}),
-        ("six/a_nohash_0.wav", "_unknown_", 1, 2, {"no": 1}),
+        ("", "", 3, 0, (("up", 2), ("yes", 1))),
+        ("six/a_nohash_0.wav", "_unknown_", 1, 2, (("no", 1),)),
     ]
+    assert sources[0].to_dict()["detected"] == {"up": 2, "yes": 1}
+    # detections given out of time order pair with the outcomes of their time order
+    assert false_accept_sources(found[::-1], outcomes, matched, [*truth, truth[2]]) == sources
     # TensorFlow's view: of 5 words, 4 matched (yes, no, _unknown_, up), 2 correct, 2 wrong
     assert (m.tf_matched_pct, m.tf_correct_pct, m.tf_wrong_pct) == (80, 40, 40)
     assert m.tf_false_positive_pct == 60  # the double "yes" and the two on nothing
@@ -337,6 +347,48 @@ def test_pool_summary_counts_plays_clips_and_speakers() -> None:
         StreamWord("_unknown_", 9.0, 9.5, 8.8, "six/cc_nohash_0.wav"),
     ]
     assert pool_summary(truth) == {"keywords": (3, 3, 2), "other words": (2, 1, 1)}
+    # a truth without sources (a hand-labelled recording) names no clips
+    nameless = [dataclasses.replace(w, source="") for w in truth]
+    assert pool_summary(nameless) == {"keywords": (3, 0, 0), "other words": (2, 0, 0)}
+
+
+def test_false_accepts_of_a_truth_without_clip_names_group_by_word() -> None:
+    truth = [
+        StreamWord("yes", 1.0, 1.5, 0.8, ""),
+        StreamWord("_unknown_", 3.0, 3.5, 2.8, ""),
+        StreamWord("_unknown_", 5.0, 5.5, 4.8, ""),
+    ]
+    found = [Detection("yes", 0.9, 3.6), Detection("no", 0.9, 5.6), Detection("yes", 0.9, 9.0)]
+    _, outcomes, matched = score_detections(
+        found, truth, seconds=60, threshold=0.5, average_window_ms=400.0
+    )
+    assert outcomes == ["false_accept"] * 3
+    sources = false_accept_sources(found, outcomes, matched, truth)
+    # the two on other words together, played 0 times (no clip is named), not 3 (every word)
+    assert [(f.source, f.word, f.count, f.times_in_stream) for f in sources] == [
+        ("", "_unknown_", 2, 0),
+        ("", "", 1, 0),
+    ]
+    table = _false_accept_table(sources, 0.5)
+    console = Console(width=200, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert "(clip not named in the truth)" in text and "(no word: noise" in text
+
+
+def test_false_accept_table_shows_the_most_and_sums_the_rest() -> None:
+    sources = [
+        FalseAcceptSource(f"six/[{i}]_nohash_0.wav", "_unknown_", 10 - i, 3, (("up", 10 - i),))
+        for i in range(9)
+    ] + [FalseAcceptSource("", "", 1, 0, (("no", 1),))]
+    console = Console(width=200, record=True)
+    console.print(_false_accept_table(sources, 0.7, most=8))
+    text = console.export_text()
+    assert "six/[0]_nohash_0.wav" in text  # rich markup in a file name is printed as it is
+    assert "six/[8]_nohash_0.wav" not in text
+    assert "2 more (in metrics.json)" in text
+    last = next(line for line in text.splitlines() if "more (in metrics.json)" in line)
+    assert last.replace("│", " ").split()[4] == "3"  # 2 (the ninth clip) + 1 (on no word)
 
 
 def test_make_stream_is_seeded_and_truthful(tmp_path: Path) -> None:
@@ -490,12 +542,13 @@ def test_cli_make_stream_listen_and_stream_eval(tone_run: Path, tmp_path: Path) 
     rows = (out / "detections.csv").read_text().splitlines()[1:]
     assert len(rows) == len(detections)
     # each detection names the word it was matched to; the false accepts add up by clip
-    table = list(csv.DictReader((out / "detections.csv").open()))
+    table = list(csv.DictReader((out / "detections.csv").read_text().splitlines()))
     played = {w.source: w.label for w in read_truth(truth)}
     for row in table:
         assert (row["outcome"] == "correct") <= (row["word"] == row["label"])
         assert row["source"] == "" or played[row["source"]] == row["word"]
     sources = metrics["false_accept_sources"]
+    assert m["false_accepts_on_words"] > 0  # the fixture keeps the clip table non-empty
     assert sum(f["count"] for f in sources) == m["false_accepts"]
     on_words = [r for r in table if r["outcome"] == "false_accept" and r["word"]]
     assert len(on_words) == m["false_accepts_on_words"]

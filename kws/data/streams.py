@@ -158,13 +158,14 @@ def _noise_bed(
 def pool_summary(truth: Sequence[StreamWord]) -> dict[str, tuple[int, int, int]]:
     """For the keywords and for the other words of a stream: (words played, distinct clips,
     distinct speakers). A stream built from a small pool plays each clip many times, and its
-    false accepts then measure few speakers."""
-    out = {}
+    false accepts then measure few speakers. Words whose clip the truth does not name count
+    as played, not as clips."""
+    out: dict[str, tuple[int, int, int]] = {}
     for kind, chosen in (
         ("keywords", [w for w in truth if w.label != LABEL_UNKNOWN]),
         ("other words", [w for w in truth if w.label == LABEL_UNKNOWN]),
     ):
-        clips = {w.source for w in chosen}
+        clips = {w.source for w in chosen if w.source}
         out[kind] = (len(chosen), len(clips), len({speaker_of(c) for c in clips}))
     return out
 

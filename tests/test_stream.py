@@ -25,6 +25,7 @@ from kws.data.streams import (
     read_truth,
     write_truth,
 )
+from kws.runs import write_csv
 from kws.stream import (
     Detection,
     PosteriorSmoother,
@@ -605,3 +606,12 @@ def test_cli_stream_errors_are_one_line(tone_run: Path, tmp_path: Path) -> None:
     text.write_text("not audio")
     result = runner.invoke(app, ["listen", str(tone_run), "--file", str(text)])
     assert result.exit_code == 2 and "x.wav: not a readable audio file" in result.output
+
+
+def test_write_csv_keeps_the_header_without_rows(tmp_path: Path) -> None:
+    names = ("label", "score", "time_s", "outcome", "word", "source")
+    write_csv(tmp_path / "none.csv", [], fieldnames=names)
+    assert (tmp_path / "none.csv").read_text().splitlines() == [",".join(names)]
+    write_csv(tmp_path / "rows.csv", [{"a": 1, "b": 2}])
+    assert (tmp_path / "rows.csv").read_text().splitlines() == ["a,b", "1,2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["none.csv", "rows.csv"]  # no temp files

@@ -661,7 +661,11 @@ def _model_table(spec: features.FeatureSpec, num_classes: int) -> Table:
         show_edge=False,
     )
     for column in ("model", "parameters", "MACs", "int8 weights+biases (B)", "description"):
-        table.add_column(column, justify="left" if column in ("model", "description") else "right")
+        table.add_column(
+            column,
+            justify="left" if column in ("model", "description") else "right",
+            no_wrap=column == "model",  # a name must stay whole to be copied
+        )
     for name, entry in models.MODELS.items():
         s = models.summarize(models.build(name, spec.shape, num_classes))
         table.add_row(name, f"{s.params:,}", f"{s.macs:,}", f"{s.int8_bytes:,}", entry.summary)

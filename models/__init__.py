@@ -8,7 +8,7 @@ package imports Keras only when a model is built, and never imports `kws`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from models import bc_resnet, conv, ds_cnn, tiny_conv
@@ -36,6 +36,12 @@ MODELS: dict[str, ModelEntry] = {
     "bc_resnet-1": ModelEntry(bc_resnet.build, bc_resnet.width(1), bc_resnet.tiny(), "BC-ResNet-1"),
     "bc_resnet-2": ModelEntry(bc_resnet.build, bc_resnet.width(2), bc_resnet.tiny(), "BC-ResNet-2"),
     "bc_resnet-3": ModelEntry(bc_resnet.build, bc_resnet.width(3), bc_resnet.tiny(), "BC-ResNet-3"),
+    "bc_resnet-3-idct": ModelEntry(
+        bc_resnet.build,
+        replace(bc_resnet.width(3), inverse_dct=True),
+        replace(bc_resnet.tiny(), inverse_dct=True),
+        "BC-ResNet-3 on the log-mel envelope (a fixed inverse DCT of the MFCCs first)",
+    ),
     "conv": ModelEntry(conv.build, conv.DEFAULT, conv.tiny(), "TF speech_commands cnn-trad-fpool3"),
     "tiny_conv": ModelEntry(
         tiny_conv.build, tiny_conv.DEFAULT, tiny_conv.tiny(), "micro_speech tiny_conv"

@@ -5,9 +5,13 @@ Interspeech 2021 (arXiv:2106.04140). Each block does a cheap frequency-wise conv
 2-D map, averages over frequency, does the temporal work on the 1-D signal, and broadcasts it
 back over frequency. Here the time axis comes first (features are (frames, coeffs)), plain
 BatchNorm replaces SubSpectralNorm (so every norm folds into a convolution for int8), and
-ReLU replaces swish (cheaper on microcontrollers).
+ReLU replaces swish (cheaper on microcontrollers). The paper feeds 40 log-mel bands; our
+features are MFCCs, whose coefficient axis has no neighbourhoods for the frequency-wise
+convolutions to exploit, so ``inverse_dct`` (registered as ``bc_resnet-3-idct``) first turns
+the cepstra back into the smoothed log-mel envelope they describe.
 
     features (T, F) → reshape (T, F, 1)
+      [→ inverse DCT (fixed 1×F Conv2D, F filters) → reshape (T, F, 1): the log-mel envelope]
       → Conv2D 2·c₁, 5×5, stride (1, 2) → BN → ReLU
       → 4 stages × n blocks [channels cᵢ, frequency stride at the first block of stages 2-3,
                              temporal dilation dᵢ]:
@@ -30,6 +34,9 @@ class BCResNetParams:
     dilation: tuple[int, ...] = (1, 2, 4, 8)
     head_channels: int = 32
     dropout: float = 0.1
+    # the input is cepstra (MFCCs): a fixed inverse DCT first turns them back into a smoothed
+    # log-mel envelope, the frequency axis BC-ResNet's frequency-wise convolutions were made for
+    inverse_dct: bool = False
 
 
 def width(k: float) -> BCResNetParams:
@@ -39,6 +46,23 @@ def width(k: float) -> BCResNetParams:
         channels=tuple(round(c * k) for c in base.channels),
         head_channels=round(base.head_channels * k),
     )
+
+
+def inverse_dct_matrix(coefficients: int):  # -> np.ndarray (coefficients, points)
+    """(F, F) float32 matrix taking F cepstral coefficients (a DCT-II of log-mel bands, as in
+    TensorFlow's ``mfccs_from_log_mel_spectrograms``) to their cosine series at F evenly
+    spaced points of the mel axis: the log-mel envelope those coefficients describe, up to
+    a scale (the first coefficient weighs half, as in a DCT-III). The points sit at the
+    centres of F equal parts of the axis, so the matrix does not depend on the number of
+    mel bands."""
+    import numpy as np
+
+    f = coefficients
+    k = np.arange(f)[:, None]
+    points = (2 * np.arange(f)[None, :] + 1) / (2 * f)
+    m = np.cos(np.pi * k * points) / np.sqrt(f)
+    m[0] *= 0.5
+    return m.astype(np.float32)
 
 
 def tiny() -> BCResNetParams:
@@ -81,6 +105,19 @@ def build(params: BCResNetParams, input_shape: tuple[int, int], num_classes: int
 
     inputs = keras.Input(shape=input_shape, name="features")
     x = layers.Reshape((*input_shape, 1))(inputs)
+    if params.inverse_dct:  # (T, F, 1) → 1×F convolution, F filters → (T, 1, F) → (T, F, 1)
+        frames, coeffs = input_shape
+        x = layers.Conv2D(
+            coeffs,
+            (1, coeffs),
+            use_bias=False,
+            trainable=False,
+            kernel_initializer=keras.initializers.Constant(
+                inverse_dct_matrix(coeffs).reshape(1, coeffs, 1, coeffs)
+            ),
+            name="inverse_dct",
+        )(x)
+        x = layers.Reshape((frames, coeffs, 1))(x)
     x = layers.Conv2D(2 * params.channels[0], 5, strides=(1, 2), padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)

@@ -83,6 +83,30 @@ def test_every_model_converts_to_full_int8_with_builtin_ops(
     assert interpreter.get_input_details()[0]["dtype"] == np.int8
 
 
+def test_inverse_dct_gives_back_the_log_mel_bands(rng: np.random.Generator) -> None:
+    """bc_resnet-3-idct's first layer against the front end: with as many coefficients as mel
+    bands the cosine series at the band centres is the log-mel spectrum itself (÷√2, the
+    scale of TensorFlow's MFCC DCT); with fewer it is scipy's inverse DCT of them."""
+    import keras
+    import scipy.fft
+
+    import features
+    from models.bc_resnet import inverse_dct_matrix
+
+    spec = features.FeatureSpec(mel_bands=20, num_coefficients=20)
+    audio = rng.normal(0, 0.1, 16_000).astype(np.float32)
+    audio[4000:8000] += np.sin(2 * np.pi * 440 * np.arange(4000) / 16_000).astype(np.float32)
+    mfcc, log_mel = features.mfcc(audio, spec=spec), features.log_mel(audio, spec=spec)
+    model = models.build("bc_resnet-3-idct", mfcc.shape, 5, tiny=True)
+    layer = model.get_layer("inverse_dct")
+    assert not layer.trainable_weights
+    envelope = keras.Model(model.input, layer.output)(mfcc[None]).numpy().reshape(mfcc.shape)
+    np.testing.assert_allclose(envelope, log_mel / np.sqrt(2), atol=2e-4)
+    coeffs = mfcc[:, :8]  # fewer coefficients: a smoothed envelope at 8 points
+    expected = np.sqrt(8) * scipy.fft.idct(coeffs, type=2, axis=-1)
+    np.testing.assert_allclose(coeffs @ inverse_dct_matrix(8), expected, rtol=1e-5, atol=1e-4)
+
+
 def test_models_command_lists_every_model() -> None:
     result = runner.invoke(app, ["models", "--classes", "9"])
     assert result.exit_code == 0, result.output

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class BCResNetParams:
@@ -48,15 +50,13 @@ def width(k: float) -> BCResNetParams:
     )
 
 
-def inverse_dct_matrix(coefficients: int):  # -> np.ndarray (coefficients, points)
+def inverse_dct_matrix(coefficients: int) -> np.ndarray:
     """(F, F) float32 matrix taking F cepstral coefficients (a DCT-II of log-mel bands, as in
     TensorFlow's ``mfccs_from_log_mel_spectrograms``) to their cosine series at F evenly
     spaced points of the mel axis: the log-mel envelope those coefficients describe, up to
     a scale (the first coefficient weighs half, as in a DCT-III). The points sit at the
     centres of F equal parts of the axis, so the matrix does not depend on the number of
     mel bands."""
-    import numpy as np
-
     f = coefficients
     k = np.arange(f)[:, None]
     points = (2 * np.arange(f)[None, :] + 1) / (2 * f)

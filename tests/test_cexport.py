@@ -58,6 +58,14 @@ def registry_models() -> dict[str, bytes]:
     x = keras.layers.Conv2D(6, 1, activation="relu6")(x)
     outputs = keras.layers.Dense(5)(keras.layers.Flatten()(x))
     built["relu6"] = _int8_model(keras.Model(inputs, outputs), rng)
+    # a residual sum of two full maps: the ADD writes over one of its inputs
+    inputs = keras.Input(SHAPE)
+    x = keras.layers.Reshape((*SHAPE, 1))(inputs)
+    a = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    b = keras.layers.Conv2D(8, 3, padding="same")(a)
+    x = keras.layers.ReLU()(keras.layers.Add()([a, b]))
+    outputs = keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(x))
+    built["residual"] = _int8_model(keras.Model(inputs, outputs), rng)
     return built
 
 
@@ -75,7 +83,9 @@ def _build_variant(src: Path, build: Path, *defines: str) -> Path:
 
 
 @needs_cc
-@pytest.mark.parametrize("name", ["ds_cnn-s", "conv", "tiny_conv", "bc_resnet-3", "relu6"])
+@pytest.mark.parametrize(
+    "name", ["ds_cnn-s", "conv", "tiny_conv", "bc_resnet-3", "relu6", "residual"]
+)
 def test_c_model_is_bit_identical_to_litert(
     name: str, registry_models: dict[str, bytes], tmp_path: Path
 ) -> None:
@@ -168,6 +178,23 @@ def test_requantisation_matches_exact_rational_rounding() -> None:
             assert s == (exact + Fraction(1, 2)).__floor__()  # one rounding, halves up
             # two roundings: half an LSB, plus half a unit of the Q31 product scaled down
             assert abs(d - exact) <= Fraction(1, 2) + Fraction(1, 2 << max(-shift, 0))
+
+
+def test_a_residual_sum_is_written_in_place(
+    registry_models: dict[str, bytes], tmp_path: Path
+) -> None:
+    """a = conv(x), b = conv(a), relu(a + b): the sum goes over a or b, so the arena holds
+    two 49 × 10 × 8 maps and the second convolution's scratch, not three maps. (That the
+    C model stays bit-identical is tested above.)"""
+    plane = SHAPE[0] * SHAPE[1] * 8
+    model = write_c_model(tmp_path / "c", registry_models["residual"])
+    assert 2 * plane <= model.arena_bytes < 3 * plane
+    text = (tmp_path / "c" / "kws_model.c").read_text()
+    add = re.search(r"kws_add_s8\(&L\d+_p, (.*?), (.*?), (.*?), \d+\);", text)
+    assert add is not None
+    assert add.group(3).removeprefix("(int8_t *)") in {
+        g.removeprefix("(const int8_t *)") for g in add.groups()[:2]
+    }
 
 
 def test_memory_plan_never_overlaps_live_buffers() -> None:

@@ -11,7 +11,9 @@ and shift exactly as TFLite's Prepare does (`qmath.quantize_multiplier`), so the
 reproduces LiteRT's reference kernels bit for bit. Activation memory is planned at export:
 every tensor gets an offset in one arena, reused once its last reader has run (greedy by
 size, as TensorFlow Lite Micro's planner does); RESHAPE costs nothing (its output aliases
-its input).
+its input), and an ADD writes its sum over an input of the output's shape that nothing reads
+afterwards (its kernels read each element before they write it), so a residual block keeps
+two maps alive, not four.
 """
 
 from __future__ import annotations
@@ -496,6 +498,16 @@ def write_c_model(out: Path, flatbuffer: bytes) -> CModel:
             buffers.append(_Buffer(graph.tensor(tensor).nbytes, when, when))
         return buffers[owner[tensor]]
 
+    last_reader = {t: i for i, op in enumerate(graph.operators) for t in _activations(graph, op)}
+
+    def overwritable(tensor: int, i: int) -> bool:
+        """Nothing after operator i reads the tensor's buffer, and it is not the model's
+        input or output."""
+        group = [u for u, b in owner.items() if b == owner[tensor]]
+        return not any(
+            u in (graph.inputs[0], graph.outputs[0]) or last_reader.get(u, -1) > i for u in group
+        )
+
     buffer_of(graph.inputs[0], -1)
     scratch: dict[int, _Buffer] = {}
     for i, low in enumerate(lowered):
@@ -506,6 +518,16 @@ def write_c_model(out: Path, flatbuffer: bytes) -> CModel:
         if low.alias:
             owner[op.outputs[0]] = owner[op.inputs[0]]
             continue
+        if op.opcode == "ADD":  # in place: the sum over an input read for the last time
+            shape = graph.tensor(op.outputs[0]).shape
+            reusable = [
+                t
+                for t in _activations(graph, op)
+                if graph.tensor(t).shape == shape and overwritable(t, i)
+            ]
+            if reusable:
+                owner[op.outputs[0]] = owner[reusable[0]]
+                continue
         for t in op.outputs:
             buffer_of(t, i)
         if low.scratch_bytes:

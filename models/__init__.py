@@ -36,6 +36,12 @@ MODELS: dict[str, ModelEntry] = {
     "bc_resnet-1": ModelEntry(bc_resnet.build, bc_resnet.width(1), bc_resnet.tiny(), "BC-ResNet-1"),
     "bc_resnet-2": ModelEntry(bc_resnet.build, bc_resnet.width(2), bc_resnet.tiny(), "BC-ResNet-2"),
     "bc_resnet-3": ModelEntry(bc_resnet.build, bc_resnet.width(3), bc_resnet.tiny(), "BC-ResNet-3"),
+    "bc_resnet-2-idct": ModelEntry(
+        bc_resnet.build,
+        replace(bc_resnet.width(2), inverse_dct=True),
+        replace(bc_resnet.tiny(), inverse_dct=True),
+        "BC-ResNet-2 on the log-mel envelope (a fixed inverse DCT of the MFCCs first)",
+    ),
     "bc_resnet-3-idct": ModelEntry(
         bc_resnet.build,
         replace(bc_resnet.width(3), inverse_dct=True),

@@ -7,8 +7,9 @@ back over frequency. Here the time axis comes first (features are (frames, coeff
 BatchNorm replaces SubSpectralNorm (so every norm folds into a convolution for int8), and
 ReLU replaces swish (cheaper on microcontrollers). The paper feeds 40 log-mel bands; our
 features are MFCCs, whose coefficient axis has no neighbourhoods for the frequency-wise
-convolutions to exploit, so ``inverse_dct`` (registered as ``bc_resnet-3-idct``) first turns
-the cepstra back into the smoothed log-mel envelope they describe.
+convolutions to exploit, so ``inverse_dct`` (registered as ``bc_resnet-2-idct``, which fits
+the bluepill with 10 MFCCs, and ``bc_resnet-3-idct``) first turns the cepstra back into the
+smoothed log-mel envelope they describe.
 
     features (T, F) → reshape (T, F, 1)
       [→ inverse DCT (fixed 1×F Conv2D, F filters) → reshape (T, F, 1): the log-mel envelope]

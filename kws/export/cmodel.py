@@ -118,6 +118,9 @@ class _Lowered:
     macs: int = 0
     const_bytes: int = 0
     alias: bool = False  # output shares the input's memory (RESHAPE)
+    # the kernel reads each element before it writes it, so its output may go over an input
+    # of the output's shape that nothing reads afterwards (elementwise ADD)
+    in_place: bool = False
 
 
 def _hw(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -398,7 +401,10 @@ def _lower_add(g: Graph, op: Operator, prefix: str) -> _Lowered:
     defs = [f"static const kws_add_params {prefix}_p = {_struct(_fields(p))};\n"]
     if a.shape == b.shape == out_t.shape:
         return _Lowered(
-            op, defs, f"kws_add_s8(&{prefix}_p, {{in0}}, {{in1}}, {{out}}, {out_t.size});"
+            op,
+            defs,
+            f"kws_add_s8(&{prefix}_p, {{in0}}, {{in1}}, {{out}}, {out_t.size});",
+            in_place=True,
         )
     shape = (1,) * (4 - len(out_t.shape)) + tuple(out_t.shape)
     sa = cops.broadcast_strides(a.shape, out_t.shape)
@@ -412,7 +418,7 @@ def _lower_add(g: Graph, op: Operator, prefix: str) -> _Lowered:
         f"kws_add_broadcast_s8(&{prefix}_p, {{in0}}, {prefix}_sa, {{in1}}, {prefix}_sb, "
         f"{prefix}_shape, {{out}});"
     )
-    return _Lowered(op, defs, call, const_bytes=48)
+    return _Lowered(op, defs, call, const_bytes=48, in_place=True)
 
 
 _LOWERINGS = {
@@ -518,7 +524,7 @@ def write_c_model(out: Path, flatbuffer: bytes) -> CModel:
         if low.alias:
             owner[op.outputs[0]] = owner[op.inputs[0]]
             continue
-        if op.opcode == "ADD":  # in place: the sum over an input read for the last time
+        if low.in_place:  # the output over an input read for the last time
             shape = graph.tensor(op.outputs[0]).shape
             reusable = [
                 t

@@ -27,6 +27,16 @@ class ModelEntry:
     summary: str
 
 
+def _bc_resnet_idct(k: int) -> ModelEntry:
+    """BC-ResNet-k behind the fixed inverse DCT (``BCResNetParams.inverse_dct``)."""
+    return ModelEntry(
+        bc_resnet.build,
+        replace(bc_resnet.width(k), inverse_dct=True),
+        replace(bc_resnet.tiny(), inverse_dct=True),
+        f"BC-ResNet-{k} on the log-mel envelope (a fixed inverse DCT of the MFCCs first)",
+    )
+
+
 MODELS: dict[str, ModelEntry] = {
     "ds_cnn-s": ModelEntry(
         ds_cnn.build, ds_cnn.S, ds_cnn.tiny(), "DS-CNN S, the MLPerf Tiny reference"
@@ -36,18 +46,8 @@ MODELS: dict[str, ModelEntry] = {
     "bc_resnet-1": ModelEntry(bc_resnet.build, bc_resnet.width(1), bc_resnet.tiny(), "BC-ResNet-1"),
     "bc_resnet-2": ModelEntry(bc_resnet.build, bc_resnet.width(2), bc_resnet.tiny(), "BC-ResNet-2"),
     "bc_resnet-3": ModelEntry(bc_resnet.build, bc_resnet.width(3), bc_resnet.tiny(), "BC-ResNet-3"),
-    "bc_resnet-2-idct": ModelEntry(
-        bc_resnet.build,
-        replace(bc_resnet.width(2), inverse_dct=True),
-        replace(bc_resnet.tiny(), inverse_dct=True),
-        "BC-ResNet-2 on the log-mel envelope (a fixed inverse DCT of the MFCCs first)",
-    ),
-    "bc_resnet-3-idct": ModelEntry(
-        bc_resnet.build,
-        replace(bc_resnet.width(3), inverse_dct=True),
-        replace(bc_resnet.tiny(), inverse_dct=True),
-        "BC-ResNet-3 on the log-mel envelope (a fixed inverse DCT of the MFCCs first)",
-    ),
+    "bc_resnet-2-idct": _bc_resnet_idct(2),
+    "bc_resnet-3-idct": _bc_resnet_idct(3),
     "conv": ModelEntry(conv.build, conv.DEFAULT, conv.tiny(), "TF speech_commands cnn-trad-fpool3"),
     "tiny_conv": ModelEntry(
         tiny_conv.build, tiny_conv.DEFAULT, tiny_conv.tiny(), "micro_speech tiny_conv"

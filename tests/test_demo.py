@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
+import numpy as np
+import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
@@ -26,6 +29,28 @@ def test_recordings_are_raw_takes_of_distinct_voices() -> None:
             assert info.samplerate == 16_000 and info.duration > 1.0  # raw: longer than a clip
     size = sum(f.stat().st_size for f in DEFAULT_RECORDINGS.rglob("*") if f.is_file())
     assert size < 5_000_000
+
+
+def test_recordings_are_the_projects_own_synthesis(tmp_path: Path) -> None:
+    """Every take under recordings/ is what the `kws synth` commands in its synth.json make:
+    no recording from elsewhere (a Speech Commands clip, say) can hide among them."""
+    pytest.importorskip("espeakng_loader")
+    manifest = json.loads((DEFAULT_RECORDINGS / "synth.json").read_text())
+    out = tmp_path / "recordings"
+    for run in manifest["runs"]:
+        args = shlex.split(run["command"])[1:]  # without the leading "kws"
+        args[args.index("--out") + 1] = str(out)
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    shipped = sorted(p.relative_to(DEFAULT_RECORDINGS) for p in DEFAULT_RECORDINGS.rglob("*.flac"))
+    made = sorted(p.relative_to(out) for p in out.rglob("*.flac"))
+    assert shipped == made and len(shipped) == 171
+    for rel in shipped:
+        a, _ = sf.read(DEFAULT_RECORDINGS / rel, dtype="int16")
+        b, _ = sf.read(out / rel, dtype="int16")
+        assert a.shape == b.shape, rel
+        # byte-identical on this machine; a few LSBs of slack for other library versions
+        assert np.abs(a.astype(np.int32) - b).max() <= 8, rel
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
